@@ -1,0 +1,220 @@
+"""The alternating critic/generator loop of Algorithm 1, shared by every objective.
+
+A subclass is its loss and nothing else: `critic_terms` (and optionally `after_critic_step`) and
+`generator_terms`. The loop, optimizer wiring, per-step randomness, logging and checkpoint state
+live here. One training_step is one generator iteration: n_critic critic steps, then one generator
+step, so Lightning's batch index counts generator iterations as the paper does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from wgangp.rng import NOISE, step_generator
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Stop gradients to `module`'s parameters inside the block (the critic during a generator step)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _rng_states() -> dict[str, Any]:
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    py = states["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class GANObjective(L.LightningModule):
+    """Base LightningModule: Alg. 1's loop with manual optimization.
+
+    Args:
+        generator: maps (N, latent_dim) to (N, *data_shape); exposes `latent_dim` and `data_shape`.
+        critic: maps (N, *data_shape) to (N,) or (N, 1) scores.
+        optimizer: a partial optimizer (Hydra `_partial_: true`) applied to both players.
+        n_critic: critic steps per generator iteration (Alg. 1 l.2).
+        generator_optimizer: optional separate partial optimizer for the generator.
+        critic_weight_decay: L2 weight decay on the critic (App. B uses 1e-3 with a normalised critic).
+        seed: root of the per-step random streams (see wgangp.rng).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        optimizer: OptimizerFactory,
+        n_critic: int = 5,
+        generator_optimizer: OptimizerFactory | None = None,
+        critic_weight_decay: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        self.critic = critic
+        self.optimizer_factory = optimizer
+        self.generator_optimizer_factory = generator_optimizer or optimizer
+        self.n_critic = int(n_critic)
+        self.critic_weight_decay = float(critic_weight_decay)
+        self.seed = int(seed)
+        # The resolved run configuration (set by wgangp.train.build), stored in checkpoints so a
+        # generator can be rebuilt from its checkpoint alone (wgangp.sample).
+        self.run_config: dict | None = None
+        self.generator_iter = 0  # completed generator iterations; the paper's unit of training length
+
+    # ---- what a subclass defines -------------------------------------------------------------
+    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
+        """Loss terms of one critic step; must contain "critic_loss", the scalar to minimise."""
+        raise NotImplementedError
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        """Loss terms of the generator step; must contain "generator_loss"."""
+        raise NotImplementedError
+
+    def after_critic_step(self) -> None:
+        """Called after every critic optimizer step (weight clipping hooks in here)."""
+
+    # ---- the loop ----------------------------------------------------------------------------
+    @property
+    def optimizer_steps_per_iter(self) -> int:
+        """Optimizer steps per generator iteration; Lightning's global_step counts these."""
+        return self.n_critic + 1
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.generator.latent_dim)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        opt_g = self.generator_optimizer_factory(self.generator.parameters())
+        critic_kwargs = {"weight_decay": self.critic_weight_decay} if self.critic_weight_decay else {}
+        opt_d = self.optimizer_factory(self.critic.parameters(), **critic_kwargs)
+        return [opt_g, opt_d]
+
+    def _per_rank(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
+        """Draw the global batch and keep this rank's slice, so DDP sees one process's stream."""
+        trainer = self._trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if world == 1:
+            return draw(n)
+        return draw(n * world)[rank * n : (rank + 1) * n]
+
+    def sample_latent(self, n: int, rng: torch.Generator) -> Tensor:
+        """z ~ N(0, I), shape (n, latent_dim)."""
+        return self._per_rank(lambda k: torch.randn(k, self.latent_dim, generator=rng, device=self.device), n)
+
+    def sample_uniform(self, n: int, rng: torch.Generator) -> Tensor:
+        """One U[0, 1] draw per sample, shape (n,) (the epsilon of Alg. 1 l.4)."""
+        return self._per_rank(lambda k: torch.rand(k, generator=rng, device=self.device), n)
+
+    def _backward(self, loss: Tensor) -> None:
+        if self._trainer is not None:
+            self.manual_backward(loss)  # lets Lightning apply precision plugins (loss scaling)
+        else:
+            loss.backward()
+
+    def train_iteration(
+        self, real: Tensor, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator
+    ) -> dict[str, Tensor]:
+        """One generator iteration of Alg. 1 on real batches (n_critic, m, *data_shape).
+
+        Returns the detached loss terms: critic terms averaged over the n_critic steps, and the
+        generator terms.
+        """
+        if real.size(0) != self.n_critic:
+            raise ValueError(
+                f"the batch holds {real.size(0)} real batches but n_critic={self.n_critic}: the data module "
+                "must deliver one fresh real batch per critic step (train.py wires batches_per_step=n_critic)"
+            )
+        m = real.size(1)
+        sums: dict[str, Tensor] = {}
+        for t in range(self.n_critic):  # Alg. 1 l.2
+            z = self.sample_latent(m, rng)  # l.4: fresh z for every critic step
+            with torch.no_grad():
+                fake = self.generator(z)  # l.5; no generator graph in critic steps
+            terms = self.critic_terms(real[t], fake, rng)  # l.6-7
+            opt_d.zero_grad(set_to_none=True)
+            self._backward(terms["critic_loss"])
+            opt_d.step()  # l.9
+            self.after_critic_step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.detach()
+        out = {k: v / self.n_critic for k, v in sums.items()}
+
+        z = self.sample_latent(m, rng)  # l.11
+        with frozen(self.critic):  # the generator step needs no critic weight gradients
+            g_terms = self.generator_terms(self.critic(self.generator(z)))
+        opt_g.zero_grad(set_to_none=True)
+        self._backward(g_terms["generator_loss"])
+        opt_g.step()  # l.12
+        out.update({k: v.detach() for k, v in g_terms.items()})
+        return out
+
+    def step_rng(self) -> torch.Generator:
+        """The noise stream of the current generator iteration (z and epsilon draws)."""
+        return step_generator(self.seed, self.generator_iter, NOISE, self.device)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        terms = self.train_iteration(batch["real"], opt_g, opt_d, self.step_rng())
+        self.generator_iter += 1
+        # Log every trainer.log_every_n_steps generator iterations only: no host sync, no logging
+        # overhead on the other steps.
+        every = self.trainer.log_every_n_steps
+        if every and self.generator_iter % every == 0:
+            self.log_metrics({f"train/{k}": v for k, v in terms.items()})
+            if "w_estimate" in terms:
+                self.log("w_est", terms["w_estimate"], prog_bar=True, logger=False, on_step=True)
+
+    def log_metrics(self, metrics: dict[str, Tensor | float]) -> None:
+        """Write metrics to every logger at step = completed generator iterations."""
+        values = {k: float(v) for k, v in metrics.items()}
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.generator_iter)
+
+    # ---- checkpoint state --------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["wgangp"] = {
+            "generator_iter": self.generator_iter,
+            "data_shape": list(self.generator.data_shape),
+            "run_config": self.run_config,
+            "rng_states": _rng_states(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        info = checkpoint.get("wgangp")
+        if info is None:
+            raise ValueError("this checkpoint was not written by wgangp (it has no 'wgangp' section)")
+        self.generator_iter = int(info["generator_iter"])
+        _set_rng_states(info["rng_states"])

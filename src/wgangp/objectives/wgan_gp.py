@@ -1,0 +1,41 @@
+"""WGAN with gradient penalty (paper Eq. 3, Algorithm 1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
+from wgangp.objectives.base import GANObjective
+from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
+
+
+class WGANGP(GANObjective):
+    """Critic loss E[D(fake)] - E[D(real)] + gp_weight * E[(||grad D(x_hat)||_2 - 1)^2].
+
+    Args:
+        gp_weight: lambda of Eq. 3 (10 in every experiment of the paper).
+        one_sided: penalise only norms above 1, max(0, ||grad|| - 1)^2 (App. C).
+        **kwargs: the loop's arguments (see GANObjective).
+    """
+
+    def __init__(self, *, gp_weight: float = 10.0, one_sided: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.gp_weight = float(gp_weight)
+        self.one_sided = bool(one_sided)
+
+    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
+        norms = input_gradient_norms(self.critic, interpolate(real, fake, eps))  # l.6, (m,)
+        penalty = penalty_from_norms(norms, one_sided=self.one_sided)
+        critic_loss = wasserstein_critic_loss(d_real, d_fake)
+        return {
+            "critic_loss": critic_loss + self.gp_weight * penalty,  # l.7, averaged over the batch
+            "w_estimate": -critic_loss,  # E[D(real)] - E[D(fake)], the negative critic loss w/o penalty
+            "gradient_penalty": penalty,  # unweighted
+            "grad_norm": norms.mean(),
+        }
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        return {"generator_loss": wasserstein_generator_loss(d_fake)}
