@@ -1,0 +1,74 @@
+"""Figures written into run directories (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+@torch.no_grad()
+def critic_grid(critic: Callable[[torch.Tensor], torch.Tensor], extent: float, resolution: int = 128):
+    """Critic values on a resolution x resolution grid over [-extent, extent]^2: (xs, ys, values)."""
+    ticks = torch.linspace(-extent, extent, resolution)
+    xx, yy = torch.meshgrid(ticks, ticks, indexing="xy")
+    points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
+    values = critic(points).reshape(resolution, resolution)
+    return ticks.numpy(), ticks.numpy(), values.float().numpy()
+
+
+def draw_value_surface(ax, critic, real: torch.Tensor, fake: torch.Tensor | None, extent: float, title: str = ""):
+    """Fig. 1a style: the critic's value surface as contours, real points and generated points on top."""
+    xs, ys, values = critic_grid(critic, extent)
+    ax.contour(xs, ys, values, levels=20, cmap="viridis", linewidths=0.8)
+    real = real.detach().cpu().float()
+    ax.scatter(real[:, 0], real[:, 1], s=4, c="tab:orange", marker="+", label="real")
+    if fake is not None:
+        fake = fake.detach().cpu().float()
+        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:green", marker="+", label="generated")
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def save_value_surface(path: Path, critic, real, fake, extent: float = 3.0, title: str = "") -> Path:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    draw_value_surface(ax, critic, real, fake, extent, title)
+    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    return _save(fig, path)
+
+
+def save_curve(
+    path: Path, steps: Sequence[float], values: Sequence[float], ylabel: str, xlabel: str = "generator iteration",
+    floor: float | None = None, log_y: bool = False,
+) -> Path:
+    """A single metric curve; `floor` draws a dashed reference line (e.g. the W1 sampling floor)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(list(steps), list(values), marker=".", lw=1)
+    if floor is not None:
+        ax.axhline(floor, ls="--", c="gray", lw=0.8, label=f"reference {floor:.3g}")
+        ax.legend()
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
