@@ -1,0 +1,65 @@
+"""Body of `python src/sample.py ckpt_path=... num_samples=... out=FILE [seed=0]`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from wgangp.sampling import sample
+
+DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": "samples.png", "seed": 0}
+USAGE = "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0]"
+
+
+def write_samples(samples: torch.Tensor, out: Path) -> Path:
+    """Write samples by the file's suffix: .npy, .pt, or .png (image grid or 2-d scatter)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.numpy())
+    elif out.suffix == ".pt":
+        torch.save(samples, out)
+    elif out.suffix == ".png" and samples.dim() == 4:
+        from torchvision.utils import save_image
+
+        save_image(samples, out, nrow=int(math.ceil(math.sqrt(len(samples)))), normalize=True, value_range=(-1, 1))
+    elif out.suffix == ".png" and samples.dim() == 2 and samples.size(1) == 2:
+        from wgangp.plots import plt
+
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(samples[:, 0], samples[:, 1], s=4, c="tab:green", marker="+")
+        ax.set_aspect("equal")
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+    else:
+        raise ValueError(
+            f"cannot write samples of shape {tuple(samples.shape)} to {out}: use .npy or .pt, or .png for "
+            "images (N, C, H, W) and 2-d points (N, 2)"
+        )
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    cfg = OmegaConf.create(DEFAULTS)
+    OmegaConf.set_struct(cfg, True)
+    try:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(argv))
+        ckpt_path = cfg.ckpt_path
+    except OmegaConfBaseException as err:
+        print(f"error: {err}\n{USAGE}")
+        return 2
+    try:
+        samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed))
+        out = write_samples(samples, Path(cfg.out))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}")
+        return 2
+    print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
+    return 0

@@ -1,0 +1,58 @@
+"""Shared fixtures: compose conf/train.yaml exactly as `python src/train.py` does, on tiny settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+os.environ.setdefault("WGANGP_ROOT", str(REPO))
+
+# Small nets so a generator iteration takes milliseconds; every test run uses these.
+TINY = [
+    "debug=fast",
+    "model.generator.width=32",
+    "model.critic.width=32",
+    "callbacks.progress.refresh_rate=0",
+]
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def compose_config(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
+    """The config `python src/train.py <overrides>` would run, with its run directory at output_dir."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """compose(*overrides, run_dir=None) -> DictConfig on TINY settings, run directory under tmp_path."""
+
+    def _compose(*overrides: str, run_dir: Path | None = None) -> DictConfig:
+        return compose_config(run_dir or tmp_path / "run", [*TINY, *overrides])
+
+    return _compose
+
+
+def run_cli(script: str, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python src/<script> args...` from the repository root, as a user would."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "src" / script), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
