@@ -1,11 +1,14 @@
 """GAN losses as pure functions of discriminator outputs: no Lightning, usable in any loop.
 
-Every function takes raw critic outputs (logits for the standard GAN), shape (N,) or (N, 1), and
-returns the batch-mean loss to minimise.
+Every function takes raw discriminator outputs (logits for the standard GAN), shape (N,) or (N, 1),
+and returns the batch-mean loss to minimise.
+
+    from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 """
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -16,4 +19,38 @@ def wasserstein_critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
 
 def wasserstein_generator_loss(d_fake: Tensor) -> Tensor:
     """-E[D(G(z))] (Alg. 1 l.12)."""
+    return -d_fake.mean()
+
+
+def gan_discriminator_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """-E[log sigmoid(D(x))] - E[log(1 - sigmoid(D(G(z))))]: the standard GAN discriminator (Eq. 1),
+    on logits; log sigmoid(a) = -softplus(-a) and log(1 - sigmoid(a)) = -softplus(a) stay finite."""
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+def gan_generator_loss(d_fake: Tensor, saturating: bool = False) -> Tensor:
+    """Non-saturating -E[log sigmoid(D(G(z)))] (the DCGAN default), or with saturating=True the
+    minimax E[log(1 - sigmoid(D(G(z))))], whose gradient vanishes when D rejects the samples."""
+    if saturating:
+        return -F.softplus(d_fake).mean()
+    return F.softplus(-d_fake).mean()
+
+
+def least_squares_discriminator_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """LSGAN: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (targets 1 for real, 0 for fake)."""
+    return 0.5 * (d_real - 1).pow(2).mean() + 0.5 * d_fake.pow(2).mean()
+
+
+def least_squares_generator_loss(d_fake: Tensor) -> Tensor:
+    """LSGAN: 1/2 E[(D(G(z)) - 1)^2] (generator target 1)."""
+    return 0.5 * (d_fake - 1).pow(2).mean()
+
+
+def hinge_discriminator_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """Margin loss: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+
+
+def hinge_generator_loss(d_fake: Tensor) -> Tensor:
+    """-E[D(G(z))], as for WGAN."""
     return -d_fake.mean()

@@ -39,12 +39,19 @@ def input_gradient_norms(critic: Critic, x: Tensor) -> Tensor:
     ~0 and its own gradient is 0, not NaN: d||g||/dg = g/||g|| is undefined there.
     """
     x = x.detach().requires_grad_(True)
-    out = critic(x)
-    # Each output depends only on its own input (no batch norm in a penalised critic, Sec. 4), so the
-    # gradient of the sum w.r.t. x_i is the gradient of D(x_i).
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    sq = grad.float().flatten(1).pow(2).sum(1)  # (N,)
+    sq = squared_gradient_norms(critic(x), x)
     return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
+
+
+def squared_gradient_norms(out: Tensor, x: Tensor) -> Tensor:
+    """||grad_x out_i||_2^2 per sample, shape (N,), in fp32, with the graph kept for double backward.
+
+    `out` (N,) or (N, 1) must have been computed from `x` (which requires grad). Each output depends
+    only on its own input (no batch norm in a penalised critic, Sec. 4), so the gradient of the sum
+    w.r.t. x_i is the gradient of out_i.
+    """
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(1)
 
 
 def penalty_from_norms(norms: Tensor, one_sided: bool = False) -> Tensor:
@@ -66,3 +73,10 @@ def gradient_penalty(
     """
     x_hat = interpolate(real.detach(), fake.detach(), eps)  # Alg. 1 l.6
     return penalty_from_norms(input_gradient_norms(critic, x_hat), one_sided=one_sided)
+
+
+def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
+    """E_real[||grad_x D(x)||_2^2]: the zero-centred R1 regulariser on real data only, not multiplied
+    by gamma / 2. Keeps the graph for the double backward."""
+    x = real.detach().requires_grad_(True)
+    return squared_gradient_norms(critic(x), x).mean()

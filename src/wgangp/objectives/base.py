@@ -70,6 +70,10 @@ class GANObjective(L.LightningModule):
         seed: root of the per-step random streams (see wgangp.rng).
     """
 
+    # True where the critic loss differentiates D w.r.t. its input per sample (gradient penalties,
+    # R1): such a critic must not use batch norm (Sec. 4); the model build swaps in layer norm.
+    uses_gradient_penalty: bool = False
+
     def __init__(
         self,
         generator: nn.Module,
@@ -81,6 +85,10 @@ class GANObjective(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if int(n_critic) < 1:
+            raise ValueError(f"objective.n_critic={n_critic} must be at least 1 (critic steps per generator step)")
+        if critic_weight_decay < 0:
+            raise ValueError(f"objective.critic_weight_decay={critic_weight_decay} must be >= 0 (App. B uses 1e-3)")
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic

@@ -1,0 +1,44 @@
+"""The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (002_*)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from wgangp.losses import gan_discriminator_loss, gan_generator_loss
+from wgangp.objectives.base import GANObjective
+from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
+
+
+class GANGP(GANObjective):
+    """Discriminator: sigmoid cross-entropy on logits + gp_weight * E[(||grad D(x_hat)||_2 - 1)^2] on
+    real/fake interpolates (the penalty on the logit); generator: non-saturating.
+
+    Args:
+        gp_weight: lambda (002_* compares 1 and 10).
+        **kwargs: the loop's arguments (see GANObjective).
+    """
+
+    uses_gradient_penalty = True
+
+    def __init__(self, *, gp_weight: float = 10.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if gp_weight < 0:
+            raise ValueError(f"objective.gp_weight={gp_weight} must be >= 0")
+        self.gp_weight = float(gp_weight)
+
+    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        eps = self.sample_uniform(real.size(0), rng)  # one epsilon per sample, as Alg. 1 l.4
+        norms = input_gradient_norms(self.critic, interpolate(real, fake, eps))  # (m,)
+        penalty = penalty_from_norms(norms)
+        return {
+            "critic_loss": gan_discriminator_loss(d_real, d_fake) + self.gp_weight * penalty,
+            "gradient_penalty": penalty,  # unweighted
+            "grad_norm": norms.mean(),
+            "d_real": torch.sigmoid(d_real).mean(),
+            "d_fake": torch.sigmoid(d_fake).mean(),
+        }
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        return {"generator_loss": gan_generator_loss(d_fake)}

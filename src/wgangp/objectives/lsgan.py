@@ -1,0 +1,24 @@
+"""Least-squares GAN (004_*): targets 1 for real, 0 for fake; the generator's target is 1."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from wgangp.losses import least_squares_discriminator_loss, least_squares_generator_loss
+from wgangp.objectives.base import GANObjective
+
+
+class LSGAN(GANObjective):
+    """Discriminator: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]; generator: 1/2 E[(D(G(z)) - 1)^2]."""
+
+    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        return {
+            "critic_loss": least_squares_discriminator_loss(d_real, d_fake),
+            "d_real": d_real.mean(),
+            "d_fake": d_fake.mean(),
+        }
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        return {"generator_loss": least_squares_generator_loss(d_fake)}

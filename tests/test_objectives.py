@@ -1,0 +1,86 @@
+"""Every objective of issue 3: trains through Hydra, steps the players in the right ratio, and keeps
+its own invariant (clipping bound, real-only R1)."""
+
+import csv
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from wgangp.nets.toy import ToyCritic, ToyGenerator
+from wgangp.rng import step_generator
+from wgangp.train import train
+
+OBJECTIVES = ["wgan_gp", "wgan_gp_one_sided", "wgan_clip", "dcgan", "lsgan", "gan_gp", "r1", "hinge"]
+PENALTY_TERM = {"wgan_gp": "gradient_penalty", "wgan_gp_one_sided": "gradient_penalty", "gan_gp": "gradient_penalty",
+                "r1": "r1_penalty"}
+DEFAULT_N_CRITIC = {"wgan_gp": 5, "wgan_gp_one_sided": 5, "wgan_clip": 5}
+
+
+def build_objective(cfg):
+    torch.manual_seed(0)
+    return instantiate(cfg.objective, generator=ToyGenerator((2,), width=16), critic=ToyCritic((2,), width=16))
+
+
+@pytest.mark.parametrize("name", OBJECTIVES)
+def test_every_objective_trains_on_the_toy_problem_through_hydra(tiny_config, tmp_path, name):
+    metrics = train(tiny_config(f"objective={name}", "generator_iters=3"))
+    with open(tmp_path / "run/metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/critic_loss")]
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    for key in ["train/critic_loss", "train/generator_loss"] + (
+        [f"train/{PENALTY_TERM[name]}"] if name in PENALTY_TERM else []
+    ):
+        assert all(torch.isfinite(torch.tensor(float(r[key]))) for r in rows), key
+    assert ("train/w_estimate" in rows[0] and rows[0]["train/w_estimate"] != "") == name.startswith("wgan")
+    assert 0 < metrics["val/w1"] < 10
+
+
+@pytest.mark.parametrize("name", OBJECTIVES)
+def test_generator_steps_once_per_n_critic_discriminator_steps(tiny_config, name):
+    cfg = tiny_config(f"objective={name}")
+    obj = build_objective(cfg)
+    assert obj.n_critic == DEFAULT_N_CRITIC.get(name, 1)
+    opt_g, opt_d = obj.configure_optimizers()
+    events = []
+    opt_d.register_step_post_hook(lambda *_: events.append("d"))
+    opt_g.register_step_post_hook(lambda *_: events.append("g"))
+    for step in range(2):
+        obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, step, 1))
+    assert events == (["d"] * obj.n_critic + ["g"]) * 2
+
+
+def test_paper_optimiser_defaults(tiny_config):
+    clip = tiny_config("objective=wgan_clip").objective
+    assert clip.optimizer._target_ == "torch.optim.RMSprop" and clip.optimizer.lr == 5e-5 and clip.clip_value == 0.01
+    dcgan = tiny_config("objective=dcgan").objective
+    assert dcgan.optimizer.lr == 2e-4 and list(dcgan.optimizer.betas) == [0.5, 0.999] and not dcgan.saturating
+    lsgan = tiny_config("objective=lsgan").objective
+    assert lsgan.optimizer._target_ == "torch.optim.RMSprop" and lsgan.optimizer.lr == 1e-4
+    assert tiny_config("objective=wgan_gp_one_sided").objective.one_sided
+
+
+def test_clipping_keeps_every_critic_weight_inside_the_bound(tiny_config):
+    obj = build_objective(tiny_config("objective=wgan_clip", "objective.optimizer.lr=0.5"))
+    opt_g, opt_d = obj.configure_optimizers()
+    assert max(p.abs().max() for p in obj.critic.parameters()) > 0.01  # default init exceeds c
+    obj.train_iteration(torch.randn(5, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
+    params = torch.cat([p.flatten() for p in obj.critic.parameters()])
+    assert params.abs().max() <= 0.01
+    assert (params.abs() == 0.01).float().mean() > 0.5  # a large step pushes weights onto +-c
+
+
+def test_r1_sees_real_data_only(tiny_config):
+    obj = build_objective(tiny_config("objective=r1"))
+    real, rng = torch.randn(8, 2), torch.Generator()
+    a = obj.critic_terms(real, torch.randn(8, 2), rng)["r1_penalty"]
+    b = obj.critic_terms(real, 100 * torch.randn(8, 2), rng)["r1_penalty"]
+    c = obj.critic_terms(real + 1, torch.randn(8, 2), rng)["r1_penalty"]
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_critic_weight_decay_reaches_the_critic_optimizer_only(tiny_config):
+    obj = build_objective(tiny_config("objective=dcgan", "objective.critic_weight_decay=1e-3"))
+    opt_g, opt_d = obj.configure_optimizers()
+    assert opt_d.param_groups[0]["weight_decay"] == 1e-3 and opt_g.param_groups[0]["weight_decay"] == 0
