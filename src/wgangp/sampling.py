@@ -18,7 +18,7 @@ def load_checkpoint(ckpt_path: str | Path) -> dict:
         raise FileNotFoundError(
             f"checkpoint {path} does not exist; runs write theirs to <run dir>/checkpoints/last.ckpt"
         )
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     if not isinstance(ckpt, dict) or "wgangp" not in ckpt:
         raise ValueError(f"{path} is not a wgangp training checkpoint (it has no 'wgangp' section)")
     return ckpt

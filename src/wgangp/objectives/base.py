@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wgangp.errors import NonFiniteError
 from wgangp.rng import NOISE, step_generator
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -101,6 +102,11 @@ class GANObjective(L.LightningModule):
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
         self.generator_iter = 0  # completed generator iterations; the paper's unit of training length
+        # The NaN guard's record, kept on the device so the hot loop never waits for the host: the first
+        # generator iteration with a non-finite loss term (-1: none yet) and which terms it was.
+        self._first_nonfinite_iter: Tensor | None = None
+        self._first_nonfinite_terms: Tensor | None = None
+        self._term_names: list[str] = []
 
     # ---- what a subclass defines -------------------------------------------------------------
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
@@ -197,13 +203,42 @@ class GANObjective(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         terms = self.train_iteration(batch["real"], opt_g, opt_d, self.step_rng())
         self.generator_iter += 1
-        # Log every trainer.log_every_n_steps generator iterations only: no host sync, no logging
-        # overhead on the other steps.
+        self._track_finite(terms)
+        # Host syncs (the finiteness check, logging) happen every trainer.log_every_n_steps generator
+        # iterations only, except on the CPU, where a sync costs nothing and the guard stops at once.
         every = self.trainer.log_every_n_steps
-        if every and self.generator_iter % every == 0:
+        log_now = bool(every) and self.generator_iter % every == 0
+        if log_now or self.device.type == "cpu":
+            self.check_finite()
+        if log_now:
             self.log_metrics({f"train/{k}": v for k, v in terms.items()})
             if "w_estimate" in terms:
                 self.log("w_est", terms["w_estimate"], prog_bar=True, logger=False, on_step=True)
+
+    # ---- NaN guard ---------------------------------------------------------------------------
+    def _track_finite(self, terms: dict[str, Tensor]) -> None:
+        """Record, without a host sync, the first iteration whose loss terms are not all finite."""
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+        bad = ~torch.isfinite(values)  # (K,)
+        if self._first_nonfinite_iter is None:
+            self._term_names = list(terms)
+            self._first_nonfinite_iter = torch.full((), -1, dtype=torch.long, device=values.device)
+            self._first_nonfinite_terms = torch.zeros_like(bad)
+        first = (self._first_nonfinite_iter < 0) & bad.any()
+        self._first_nonfinite_iter = torch.where(first, self.generator_iter, self._first_nonfinite_iter)
+        self._first_nonfinite_terms = torch.where(first, bad, self._first_nonfinite_terms)
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteError naming the first bad iteration and terms (called before every checkpoint)."""
+        if self._first_nonfinite_iter is None or int(self._first_nonfinite_iter) < 0:
+            return
+        names = [f"train/{n}" for n, b in zip(self._term_names, self._first_nonfinite_terms.tolist(), strict=True) if b]
+        raise NonFiniteError(
+            f"non-finite {', '.join(names)} at generator iteration {int(self._first_nonfinite_iter)}: training "
+            "stopped and no checkpoint was written after it, so checkpoints/last.ckpt holds the last good state. "
+            "Lower the learning rate or check the data and the model's output scale; rerun with "
+            "trainer.detect_anomaly=true to find the operation that produced it."
+        )
 
     def log_metrics(self, metrics: dict[str, Tensor | float]) -> None:
         """Write metrics to every logger at step = completed generator iterations."""

@@ -1,0 +1,28 @@
+"""Errors the command line reports as one paragraph, without a traceback (HYDRA_FULL_ERROR=1 shows it)."""
+
+from __future__ import annotations
+
+
+class UserInputError(ValueError):
+    """A bad config value, combination, path or file: the message names it and says how to fix it."""
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced a non-finite loss term; nothing non-finite was written to a checkpoint."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after a generator iteration; a checkpoint was saved."""
+
+    def __init__(self, signal_name: str, generator_iter: int, checkpoint: str) -> None:
+        super().__init__(
+            f"{signal_name} received: stopped after generator iteration {generator_iter} and saved {checkpoint}; "
+            "resume with the same command plus ckpt_path=last (or ckpt_path=" + checkpoint + ")"
+        )
+        self.signal_name = signal_name
+        self.generator_iter = generator_iter
+        self.checkpoint = checkpoint
