@@ -15,6 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from wgangp.nets.layers import penalty_kwargs
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
 os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
@@ -47,9 +49,14 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """Instantiate the data module, both nets and the objective from a composed config."""
     datamodule = instantiate(cfg.data, seed=cfg.seed, batches_per_step=cfg.objective.n_critic)
     generator = instantiate(cfg.model.generator, data_shape=datamodule.data_shape)
-    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape)
+    # Sec. 4: critics with a `norm` swap batch for layer norm when the objective has a gradient penalty.
+    penalty = penalty_kwargs(cfg.model.critic._target_, cfg.objective._target_)
+    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape, **penalty)
     objective = instantiate(cfg.objective, generator=generator, critic=critic, seed=cfg.seed)
     objective.run_config = OmegaConf.to_container(cfg, resolve=True)
+    arch = {**getattr(generator, "arch", {}), **getattr(critic, "arch", {})}  # Table 1's sampled choices
+    if arch:
+        objective.save_hyperparameters({"arch": arch})  # Lightning logs them to every logger at fit start
     return datamodule, objective
 
 
