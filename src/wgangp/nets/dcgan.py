@@ -147,9 +147,11 @@ class DCGANCritic(nn.Module):
         widths = [base_filters * 2**i for i in range(stages)]
         layers: list[nn.Module] = []
         cin = channels
-        for i, n_extra in enumerate(extra_layers(depth, stages)):
+        for i, n_extra in enumerate(extra_layers(depth, stages)[::-1]):  # the critic visits 4x4 last
             layers.append(nn.Conv2d(cin, widths[i] * k, 5, stride=2, padding=2))  # H -> ceil(H / 2)
-            layers += act(widths[i])[1:] if i == 0 else act(widths[i])  # DCGAN: no norm on the image layer
+            if i > 0:  # DCGAN: no norm after the first conv, which sees the image
+                layers.append(norm2d(self.norm, widths[i] * k))
+            layers.append(make_nonlinearity(nonlinearity))
             for _ in range(n_extra):
                 layers += [nn.Conv2d(widths[i], widths[i] * k, 3, padding=1), *act(widths[i])]
             cin = widths[i]
