@@ -56,7 +56,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     objective.run_config = OmegaConf.to_container(cfg, resolve=True)
     arch = {**getattr(generator, "arch", {}), **getattr(critic, "arch", {})}  # Table 1's sampled choices
     if arch:
-        objective.save_hyperparameters({"arch": arch})  # Lightning logs them to every logger at fit start
+        # Lightning logs a module's hyperparameters to every logger at fit start; keep any it has
+        objective.save_hyperparameters({**objective.hparams, "arch": arch})
     return datamodule, objective
 
 
