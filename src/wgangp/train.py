@@ -22,6 +22,7 @@ from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.config_checks import check_config, check_resume_compatible
 from wgangp.errors import CheckpointWriteError, NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.sampling import load_checkpoint
+from wgangp.nets.layers import penalty_kwargs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
@@ -58,9 +59,15 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """Instantiate the data module, both nets and the objective from a composed config."""
     datamodule = instantiate(cfg.data, seed=cfg.seed, batches_per_step=cfg.objective.n_critic)
     generator = instantiate(cfg.model.generator, data_shape=datamodule.data_shape)
-    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape)
+    # Sec. 4: critics with a `norm` swap batch for layer norm when the objective has a gradient penalty.
+    penalty = penalty_kwargs(cfg.model.critic._target_, cfg.objective._target_)
+    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape, **penalty)
     objective = instantiate(cfg.objective, generator=generator, critic=critic, seed=cfg.seed)
     objective.run_config = OmegaConf.to_container(cfg, resolve=True)
+    arch = {**getattr(generator, "arch", {}), **getattr(critic, "arch", {})}  # Table 1's sampled choices
+    if arch:
+        # Lightning logs a module's hyperparameters to every logger at fit start; keep any it has
+        objective.save_hyperparameters({**objective.hparams, "arch": arch})
     return datamodule, objective
 
 

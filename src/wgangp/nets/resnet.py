@@ -1,0 +1,144 @@
+"""Residual nets: the CIFAR-10 ResNet of App. F and the 101-layer ResNet of Sec. 5.2 (LSUN, 64x64)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from wgangp.nets.layers import BottleneckBlock, ResBlock, Reshape, image_shape, norm2d, penalty_safe_norm
+
+RESNET_SIZES = (32, 64, 128)
+RESNET101_SIZES = (64,)
+
+
+class ResNetGenerator(nn.Module):
+    """App. F generator: z (N, latent_dim) -> (N, C, H, W) in [-1, 1].
+
+    Linear -> (channels, 4, 4); up-sampling ResBlocks to H (three at 32x32: 8, 16, 32); norm, ReLU,
+    3x3 conv to C, tanh. 64x64 and 128x128 add one and two up-sampling blocks (our extension).
+
+    Args:
+        data_shape: (C, H, W), H = W in {32, 64, 128}.
+        latent_dim: size of z (128 in App. F).
+        channels: width of every block (128 in App. F).
+        norm: batch | layer | none (App. F: batch norm in the generator).
+    """
+
+    def __init__(
+        self, data_shape: tuple[int, ...], latent_dim: int = 128, channels: int = 128, norm: str = "batch"
+    ) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.latent_dim = int(latent_dim)
+        out_channels, size = image_shape(self.data_shape, RESNET_SIZES, type(self).__name__)
+        ups = size.bit_length() - 3  # 4 * 2**ups == size
+        self.input = nn.Sequential(nn.Linear(self.latent_dim, channels * 16), Reshape(channels, 4, 4))
+        self.blocks = nn.Sequential(*[ResBlock(channels, channels, "up", norm) for _ in range(ups)])
+        self.output = nn.Sequential(
+            norm2d(norm, channels), nn.ReLU(), nn.Conv2d(channels, out_channels, 3, padding=1), nn.Tanh()
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.output(self.blocks(self.input(z)))
+
+
+class ResNetCritic(nn.Module):
+    """App. F critic: x (N, C, H, W) -> scores (N,).
+
+    ResBlocks down, down, none, none at 32x32 (32 -> 16 -> 8, then two blocks at 8x8; the first block
+    has no leading ReLU, it sees the image), ReLU, global mean pool, Linear. 64x64 and 128x128 add one
+    and two down-sampling blocks before the two plain ones (our extension).
+
+    Args:
+        data_shape: (C, H, W), H = W in {32, 64, 128}.
+        channels: width of every block (128 in App. F).
+        norm: batch | layer | none (App. F: none); batch becomes layer when `uses_penalty` (Sec. 4).
+        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.train.build).
+    """
+
+    def __init__(
+        self, data_shape: tuple[int, ...], channels: int = 128, norm: str = "none", uses_penalty: bool = False
+    ) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.norm = penalty_safe_norm(norm, uses_penalty)
+        in_channels, size = image_shape(self.data_shape, RESNET_SIZES, type(self).__name__)
+        downs = size.bit_length() - 4  # size / 2**downs == 8
+        self.blocks = nn.Sequential(
+            ResBlock(in_channels, channels, "down", self.norm, preactivate=False),
+            *[ResBlock(channels, channels, "down", self.norm) for _ in range(downs - 1)],
+            ResBlock(channels, channels, None, self.norm),
+            ResBlock(channels, channels, None, self.norm),
+        )
+        self.output = nn.Linear(channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.blocks(x).relu().mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
+        return self.output(h).squeeze(1)
+
+
+class ResNet101Generator(nn.Module):
+    """The 101-layer ResNet generator of Sec. 5.2 (released gan_64x64.py ResnetGenerator), 64x64 only.
+
+    Linear -> (8d, 4, 4); bottleneck blocks: 6 at 4x4 (8d), then up + 6 at 8x8 (4d), up + 6 at 16x16
+    (2d), up + 6 at 32x32 (d), up + 5 at 64x64 (d/2); 1x1 conv to C; tanh(x / 5). 33 blocks of three
+    weight layers, plus the Linear and the output conv: 101 layers.
+
+    Args:
+        data_shape: (C, 64, 64).
+        latent_dim: size of z.
+        dim: d above (64 in the released code); a multiple of 4.
+        norm: the norm closing each block's residual branch (batch in the released code).
+    """
+
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int = 128, dim: int = 64, norm: str = "batch"):
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.latent_dim = int(latent_dim)
+        out_channels, _ = image_shape(self.data_shape, RESNET101_SIZES, type(self).__name__)
+        if dim % 4:
+            raise ValueError(f"dim must be a multiple of 4 (bottlenecks halve d/2 channels); got {dim}")
+        widths, plain = [8 * dim, 4 * dim, 2 * dim, dim, dim // 2], [6, 6, 6, 6, 5]  # at 4, 8, 16, 32, 64
+        blocks: list[nn.Module] = []
+        for i, (w, n) in enumerate(zip(widths, plain, strict=True)):
+            if i:
+                blocks.append(BottleneckBlock(widths[i - 1], w, "up", norm))
+            blocks += [BottleneckBlock(w, w, None, norm) for _ in range(n)]
+        self.input = nn.Sequential(nn.Linear(self.latent_dim, widths[0] * 16), Reshape(widths[0], 4, 4))
+        self.blocks = nn.Sequential(*blocks)
+        self.output = nn.Conv2d(widths[-1], out_channels, 1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return (self.output(self.blocks(self.input(z))) / 5).tanh()  # released: tanh(output / 5)
+
+
+class ResNet101Critic(nn.Module):
+    """The 101-layer ResNet critic of Sec. 5.2 (released gan_64x64.py ResnetDiscriminator), 64x64 only.
+
+    1x1 conv to d/2; bottleneck blocks: 5 at 64x64 (d/2), then down + 6 at 32x32 (d), down + 6 at
+    16x16 (2d), down + 6 at 8x8 (4d), down + 6 at 4x4 (8d); Linear; output / 5. 101 layers.
+
+    Args:
+        data_shape: (C, 64, 64).
+        dim: d above (64 in the released code); a multiple of 4.
+        norm: the norm closing each residual branch; batch becomes layer when `uses_penalty` (Sec. 4).
+        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.train.build).
+    """
+
+    def __init__(self, data_shape: tuple[int, ...], dim: int = 64, norm: str = "batch", uses_penalty: bool = False):
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.norm = penalty_safe_norm(norm, uses_penalty)
+        in_channels, _ = image_shape(self.data_shape, RESNET101_SIZES, type(self).__name__)
+        if dim % 4:
+            raise ValueError(f"dim must be a multiple of 4 (bottlenecks halve d/2 channels); got {dim}")
+        widths, plain = [dim // 2, dim, 2 * dim, 4 * dim, 8 * dim], [5, 6, 6, 6, 6]  # at 64, 32, 16, 8, 4
+        blocks: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 1)]
+        for i, (w, n) in enumerate(zip(widths, plain, strict=True)):
+            if i:
+                blocks.append(BottleneckBlock(widths[i - 1], w, "down", self.norm))
+            blocks += [BottleneckBlock(w, w, None, self.norm) for _ in range(n)]
+        self.blocks = nn.Sequential(*blocks)
+        self.output = nn.Linear(widths[-1] * 16, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(self.blocks(x).flatten(1)).squeeze(1) / 5  # released: output / 5
