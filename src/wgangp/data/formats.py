@@ -130,13 +130,15 @@ class RowImages:
         return torch.from_numpy(data).view(-1, 3, 32, 32), torch.from_numpy(labels)
 
 
+_LMDB_HANDLES: dict[str, tuple[int, object]] = {}  # path -> (process id, handle)
+
+
 class LMDBImages:
     """An LSUN-release LMDB (keys -> encoded webp/jpeg/png bytes), decoded per index to uint8
     (3, image_size, image_size): centre crop, then resize. No labels (one scene category)."""
 
     def __init__(self, path: Path, image_size: int, how: str) -> None:
         self.path, self.image_size, self.how = Path(path), int(image_size), how
-        self._env, self._pid = None, None
         with self._open().begin() as txn:
             self.keys: list[bytes] = list(txn.cursor().iternext(keys=True, values=False))
         if not self.keys:
@@ -146,20 +148,23 @@ class LMDBImages:
     def _open(self):
         import lmdb
 
-        # LMDB handles must not cross a fork: each DataLoader worker opens its own.
-        if self._env is None or self._pid != os.getpid():
+        # py-lmdb refuses a second handle on one LMDB in a process (and its registry survives a fork),
+        # and LMDB handles must not be used across a fork: one handle per path per process; a forked
+        # DataLoader worker closes its inherited copy (unmapping it in the worker only) and reopens.
+        key = str(self.path)
+        pid, env = _LMDB_HANDLES.get(key, (None, None))
+        if pid != os.getpid():
+            if env is not None:
+                env.close()
             try:
-                self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False)
+                env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False)
             except lmdb.Error as err:
                 raise DataError(
                     f"{self.path} does not open as an LMDB ({type(err).__name__}: {err}). Expected a directory "
                     f"holding data.mdb (and lock.mdb), as unzipped from the LSUN release. {self.how}"
                 ) from err
-            self._pid = os.getpid()
-        return self._env
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_env": None, "_pid": None}
+            _LMDB_HANDLES[key] = (os.getpid(), env)
+        return env
 
     def __len__(self) -> int:
         return len(self.keys)

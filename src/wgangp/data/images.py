@@ -73,7 +73,7 @@ class MNISTDataModule(GANDataModule):
                 ds = cls(root=str(self.root), train=split == "train", download=self.download)
         except Exception as err:  # torchvision raises RuntimeError / URLError (not found, download failed, bad file)
             missing = [f for f in files if not (raw / f).is_file()]
-            reason = (f"the download failed ({str(err).splitlines()[0]})" if self.download
+            reason = (f"the download failed ({str(err).strip().splitlines()[-1]})" if self.download
                       else "downloading is off (data.download=false)")
             if missing:
                 raise DataError(
@@ -126,9 +126,10 @@ class CIFAR10DataModule(GANDataModule):
                     download_and_extract_archive(CIFAR10.url, str(self.root), filename=CIFAR10.filename,
                                                  md5=CIFAR10.tgz_md5)
             except Exception as err:
+                reason = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
                 raise DataError(
                     f"CIFAR-10 is missing under {folder} (expected {', '.join(self.TRAIN)}, test_batch and "
-                    f"batches.meta) and the download failed ({type(err).__name__}: {str(err).splitlines()[0]}). {how}"
+                    f"batches.meta) and the download failed ({reason}). {how}"
                 ) from err
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
