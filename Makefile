@@ -28,7 +28,10 @@ test: $(STAMP)  ## run the test suite (CPU, no downloads)
 test-slow: $(STAMP)  ## run the long checks marked `slow`
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)
+	$(PY) scripts/bench_data.py
+
 lint: $(STAMP)  ## ruff
 	$(PY) -m ruff check src tests
 
-.PHONY: help install train test test-slow lint
+.PHONY: help install train test test-slow bench-data lint

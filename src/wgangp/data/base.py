@@ -7,12 +7,20 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from wgangp.data.finite import IndexSource, TensorSource
 from wgangp.data.stream import Source, StepSampler, StepStream
 from wgangp.rng import EVAL_DATA, step_generator
 
 
 class GANDataModule(L.LightningDataModule):
-    """Subclasses provide `source` (a wgangp.data.stream.Source) and `data_shape`.
+    """Subclasses provide `load(split)` (a wgangp.data.stream.Source for "train" or "val") and
+    `data_shape`. Sources are loaded once, on first use, so unusable files stop the run in
+    `wgangp.train.build` (which reads `data_shape`), before any training step.
+
+    A TensorSource (a data set held in memory) is sampled on the training device: the loader carries
+    only the drawn indices, (batches_per_step, batch_size) int64 per generator iteration, and
+    `on_after_batch_transfer` gathers the rows there and converts them to float, so no DataLoader
+    worker sits on the hot path. Any other source is sampled where the loader runs (its workers).
 
     Args:
         batch_size: real samples per critic step and per device (m of Alg. 1).
@@ -33,10 +41,29 @@ class GANDataModule(L.LightningDataModule):
         self.num_workers = int(num_workers)
         self.seed = int(seed)
         self.batches_per_step = int(batches_per_step)
+        self._sources: dict[str, Source] = {}
+        self._on_device: TensorSource | None = None
+
+    def load(self, split: str) -> Source:
+        """The source of `split` ("train" or "val"); raise wgangp.data.errors.DataError when unusable."""
+        raise NotImplementedError
+
+    def _split(self, split: str) -> Source:
+        if split not in ("train", "val"):
+            raise ValueError(f'split={split!r} must be "train" or "val"')
+        if split not in self._sources:
+            self._sources[split] = self.load(split)
+        return self._sources[split]
 
     @property
     def source(self) -> Source:
-        raise NotImplementedError
+        """The training data."""
+        return self._split("train")
+
+    @property
+    def val_source(self) -> Source:
+        """Held-out real data, never drawn by the training stream (paper Sec. 5.6)."""
+        return self._split("val")
 
     def _start_iteration(self) -> int:
         """Resume: the stream starts at the generator iteration restored from the checkpoint."""
@@ -47,7 +74,10 @@ class GANDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = StepSampler(self.source, self.seed, self.batches_per_step, self.batch_size, rank, world)
+        source = self.source
+        if isinstance(source, TensorSource):
+            source = IndexSource(len(source))
+        sampler = StepSampler(source, self.seed, self.batches_per_step, self.batch_size, rank, world)
         return DataLoader(
             StepStream(sampler, start=self._start_iteration()),
             batch_size=None,  # the sampler already batches
@@ -56,6 +86,15 @@ class GANDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
         )
 
-    def eval_samples(self, n: int, index: int = 0) -> Tensor:
-        """`n` real samples for evaluation, fixed by (seed, index) and disjoint from the training stream."""
-        return self.source.sample(n, step_generator(self.seed, index, EVAL_DATA))["real"]
+    def on_after_batch_transfer(self, batch: dict[str, Tensor], dataloader_idx: int) -> dict[str, Tensor]:
+        if "index" not in batch:
+            return batch
+        index = batch["index"]  # (batches_per_step, batch_size) int64, already on the training device
+        if self._on_device is None or self._on_device.real.device != index.device:
+            self._on_device = self.source.to(index.device)  # once per run: the uint8 data set moves over
+        return self._on_device.gather(index)  # real (batches, m, *data_shape) float, label (batches, m)
+
+    def eval_samples(self, n: int, index: int = 0, split: str = "train") -> Tensor:
+        """`n` real samples of `split` for evaluation, fixed by (seed, index); the random stream is
+        disjoint from the training stream's (the rows themselves repeat for finite training data)."""
+        return self._split(split).sample(n, step_generator(self.seed, index, EVAL_DATA))["real"]

@@ -51,6 +51,6 @@ class ToyDataModule(GANDataModule):
         super().__init__(batch_size=batch_size, **kwargs)
         self.distribution = distribution
 
-    @property
-    def source(self):
+    def load(self, split: str):
+        # An unbounded distribution: fresh draws never seen in training serve as held-out data.
         return self.distribution

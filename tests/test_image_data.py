@@ -1,0 +1,317 @@
+"""Image data modules on tiny files in the released formats, read through the code users run."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from wgangp.data.errors import DataError
+from wgangp.data.images import (
+    CIFAR10DataModule,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    ImageNet32DataModule,
+    LSUNDataModule,
+    MNISTDataModule,
+)
+from wgangp.data.writers import (
+    labelled_images,
+    write_cifar10,
+    write_image_folder,
+    write_imagenet32,
+    write_lmdb,
+    write_mnist,
+)
+from wgangp.train import build, train
+
+
+def unit(images_hwc):
+    """What a module must deliver for uint8 (N, H, W, C): float (N, C, H, W) in [-1, 1]."""
+    return torch.from_numpy(images_hwc).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def assert_aligned(batch):
+    """labelled_images wrote 20 * label into pixel (0, 0): every image must arrive with its own label."""
+    pixel = ((batch["real"][..., 0, 0, 0] + 1) * 127.5).round().long()
+    assert torch.equal(pixel, 20 * batch["label"])
+
+
+def through_loader(dm):
+    """One generator iteration's batch exactly as training sees it (loader, then the device hook)."""
+    batch = next(iter(dm.train_dataloader()))
+    return dm.on_after_batch_transfer(batch, 0)
+
+
+def mnist_root(tmp_path, folder="MNIST"):
+    train, test = labelled_images(40, 28, 28, 1, seed=1), labelled_images(12, 28, 28, 1, seed=2)
+    write_mnist(tmp_path / "mnist" / folder / "raw", (train[0][..., 0], train[1]), (test[0][..., 0], test[1]))
+    return tmp_path / "mnist", train, test
+
+
+def cifar_root(tmp_path):
+    train = [labelled_images(8, 32, 32, 3, seed=i) for i in range(5)]
+    test = labelled_images(6, 32, 32, 3, seed=9)
+    write_cifar10(tmp_path / "cifar", train, test)
+    return tmp_path / "cifar", train, test
+
+
+def imagenet_root(tmp_path, fmt="npz"):
+    train = [labelled_images(4, 32, 32, 3, seed=i) for i in range(10)]
+    val = labelled_images(5, 32, 32, 3, seed=20)
+    write_imagenet32(tmp_path / "imagenet32", train, val, fmt)
+    return tmp_path / "imagenet32", train, val
+
+
+def lsun_root(tmp_path, n=12):
+    # 48 x 80 (H x W) images: a 16-pixel red band at each side, green in the centre square.
+    images = np.zeros((n, 48, 80, 3), dtype=np.uint8)
+    images[:, :, :16, 0] = images[:, :, -16:, 0] = 255
+    images[:, :, 16:-16, 1] = 255
+    for split in ("train", "val"):
+        write_lmdb(tmp_path / "lsun" / f"bedroom_{split}_lmdb", images[: n if split == "train" else 3])
+    return tmp_path / "lsun"
+
+
+@pytest.mark.parametrize("folder,cls", [("MNIST", "torchvision.datasets.MNIST"),
+                                        ("FashionMNIST", "torchvision.datasets.FashionMNIST")])
+def test_mnist_family_idx_files(tmp_path, folder, cls):
+    root, (train_x, train_y), (test_x, test_y) = mnist_root(tmp_path, folder)
+    dm = MNISTDataModule(str(root), dataset_class=cls, download=False, batch_size=8, batches_per_step=5)
+    assert dm.data_shape == (1, 28, 28)
+    everything = dm.source.gather(torch.arange(40))
+    torch.testing.assert_close(everything["real"], unit(train_x))
+    assert torch.equal(everything["label"], torch.from_numpy(train_y))
+    held_out = dm.val_source.gather(torch.arange(12))  # the t10k files
+    torch.testing.assert_close(held_out["real"], unit(test_x))
+    batch = through_loader(dm)
+    assert batch["real"].shape == (5, 8, 1, 28, 28) and batch["label"].dtype == torch.int64
+    assert batch["real"].min() >= -1 and batch["real"].max() <= 1
+    assert_aligned(batch)
+
+
+def test_mnist_resize_and_subset(tmp_path):
+    root, *_ = mnist_root(tmp_path)
+    dm = MNISTDataModule(str(root), image_size=32, download=False, subset=10, batch_size=4)
+    assert dm.data_shape == (1, 32, 32) and len(dm.source) == 10 and len(dm.val_source) == 12
+    assert dm.source.real.shape == (10, 1, 32, 32)
+
+
+def test_cifar10_python_batches(tmp_path):
+    root, train, (test_x, test_y) = cifar_root(tmp_path)
+    dm = CIFAR10DataModule(str(root), download=False, batch_size=16, batches_per_step=2)
+    assert dm.data_shape == (3, 32, 32) and len(dm.source) == 40
+    everything = dm.source.gather(torch.arange(40))
+    torch.testing.assert_close(everything["real"], unit(np.concatenate([x for x, _ in train])))
+    assert torch.equal(everything["label"], torch.from_numpy(np.concatenate([y for _, y in train])))
+    torch.testing.assert_close(dm.val_source.gather(torch.arange(6))["real"], unit(test_x))
+    batch = through_loader(dm)
+    assert batch["real"].shape == (2, 16, 3, 32, 32)
+    assert_aligned(batch)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "pickle"])
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_imagenet32_batches(tmp_path, fmt, in_memory):
+    root, train, (val_x, val_y) = imagenet_root(tmp_path, fmt)
+    dm = ImageNet32DataModule(str(root), in_memory=in_memory, batch_size=8, batches_per_step=3)
+    assert dm.data_shape == (3, 32, 32) and len(dm.source) == 40
+    rows = dm.source.dataset if not in_memory else None
+    if rows is not None:  # streamed: item 13 is batch 4's second row, its label back to 0-based
+        image, label = rows[13]
+        assert torch.equal(image, torch.from_numpy(train[3][0][1]).permute(2, 0, 1)) and label == train[3][1][1]
+    held_out = dm.val_source.sample(64, torch.Generator().manual_seed(0))
+    assert_aligned(held_out)
+    assert set(held_out["label"].tolist()) <= set(val_y.tolist())
+    batch = through_loader(dm)
+    assert batch["real"].shape == (3, 8, 3, 32, 32)
+    assert_aligned(batch)
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_lsun_lmdb_centre_crop_then_resize(tmp_path, size):
+    dm = LSUNDataModule(str(lsun_root(tmp_path)), image_size=size, batch_size=4, batches_per_step=2)
+    assert dm.data_shape == (3, size, size)
+    batch = through_loader(dm)
+    assert batch["real"].shape == (2, 4, 3, size, size) and "label" not in batch
+    # The red side bands are cropped away: only the green centre square is left.
+    torch.testing.assert_close(batch["real"][:, :, 1], torch.ones(2, 4, size, size), atol=0.02, rtol=0)
+    torch.testing.assert_close(batch["real"][:, :, 0], -torch.ones(2, 4, size, size), atol=0.02, rtol=0)
+    assert len(dm.val_source) == 3
+
+
+def test_lmdb_workers_draw_the_same_stream(tmp_path):
+    root = lsun_root(tmp_path)
+    batches = {}
+    for workers in (0, 2):
+        dm = LSUNDataModule(str(root), image_size=16, batch_size=4, num_workers=workers, seed=3)
+        loader = iter(dm.train_dataloader())
+        batches[workers] = [next(loader)["real"] for _ in range(3)]
+    assert all(torch.equal(a, b) for a, b in zip(batches[0], batches[2], strict=True))
+
+
+def test_image_folder_recursive_grey_and_colour(tmp_path):
+    images, _ = labelled_images(10, 40, 30, 3)
+    write_image_folder(tmp_path / "imgs", images)
+    dm = ImageFolderDataModule(str(tmp_path / "imgs"), image_size=30, in_memory=True, val_fraction=0.2)
+    assert dm.data_shape == (3, 30, 30) and len(dm.source) == 8 and len(dm.val_source) == 2
+    # 40 x 30 -> centre 30 x 30 square (rows 5..34), no resize: the exact pixels.
+    found = dm.source.real.flatten(1)
+    expected = torch.from_numpy(images[:, 5:35]).permute(0, 3, 1, 2).flatten(1)
+    assert all((expected == row).all(1).any() for row in found)
+    grey = ImageFolderDataModule(str(tmp_path / "imgs"), image_size=16, channels=1, batch_size=4)
+    assert grey.data_shape == (1, 16, 16)
+    assert through_loader(grey)["real"].shape == (1, 4, 1, 16, 16)
+
+
+def test_digits_upsampled_with_labels_and_held_out_split():
+    from sklearn.datasets import load_digits
+
+    dm = DigitsDataModule(batch_size=8, batches_per_step=5)
+    assert dm.data_shape == (1, 32, 32)
+    assert len(dm.source) + len(dm.val_source) == 1797 and len(dm.val_source) == 180
+    digits = load_digits()
+    i = 7  # a training row: its 8x8 mean grey level survives the upsampling, and its label matches
+    row = dm.source.select(torch.arange(len(dm.source)))
+    everything = torch.cat([dm.source.real, dm.val_source.real])
+    assert everything.unique(dim=0).shape[0] == everything.shape[0] - (1797 - np.unique(
+        digits.images.reshape(1797, -1), axis=0).shape[0])  # the split neither drops nor duplicates rows
+    mean = (row.real[i].float().mean() / 255 * 16).item()
+    matches = np.flatnonzero(np.abs(digits.images.reshape(1797, -1).mean(1) - mean) < 0.1)
+    assert row.label[i].item() in set(digits.target[matches].tolist())
+    batch = through_loader(dm)
+    assert batch["real"].shape == (5, 8, 1, 32, 32) and -1 <= batch["real"].min() < batch["real"].max() <= 1
+
+
+# ---- bad input: one DataError paragraph naming the path, what was expected, how to get it ---------------------
+
+def test_missing_mnist_with_download_off_names_path_and_files(tmp_path):
+    with pytest.raises(DataError, match=r"MNIST/raw.*train-images-idx3-ubyte.*data.download=true"):
+        _ = MNISTDataModule(str(tmp_path / "nothing"), download=False).data_shape
+
+
+def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tv_mnist
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    with pytest.raises(DataError, match=r"FashionMNIST/raw.*the download failed.*Name or service not known"):
+        _ = MNISTDataModule(str(tmp_path), dataset_class="torchvision.datasets.FashionMNIST", download=True).data_shape
+    with pytest.raises(DataError, match=r"cifar-10-batches-py.*download failed.*cifar-10-python.tar.gz"):
+        _ = CIFAR10DataModule(str(tmp_path), download=True).data_shape
+
+
+def test_truncated_idx_file(tmp_path):
+    root, *_ = mnist_root(tmp_path)
+    path = root / "MNIST/raw/train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"MNIST/raw could not be read.*truncated or corrupt"):
+        _ = MNISTDataModule(str(root), download=False).data_shape
+
+
+def test_truncated_cifar_batch(tmp_path):
+    root, *_ = cifar_root(tmp_path)
+    path = root / "cifar-10-batches-py/data_batch_3"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DataError, match=r"data_batch_3 is not a readable CIFAR-10 batch.*truncated"):
+        _ = CIFAR10DataModule(str(root), download=False).data_shape
+
+
+def test_missing_cifar_batches(tmp_path):
+    root, *_ = cifar_root(tmp_path)
+    (root / "cifar-10-batches-py/data_batch_5").unlink()
+    with pytest.raises(DataError, match=r"missing data_batch_5.*cifar-10-python.tar.gz"):
+        _ = CIFAR10DataModule(str(root), download=False).data_shape
+
+
+def test_wrong_contents_of_a_batch(tmp_path):
+    root, *_ = imagenet_root(tmp_path, "pickle")
+    with open(root / "train_data_batch_2", "wb") as f:
+        pickle.dump({"data": np.zeros((3, 100), np.uint8), "labels": [1, 2, 3]}, f)
+    with pytest.raises(DataError, match=r"train_data_batch_2 does not hold a ImageNet 32x32 batch.*3072"):
+        _ = ImageNet32DataModule(str(root)).data_shape
+
+
+@pytest.mark.parametrize("cut", [200, -100])
+def test_truncated_imagenet32_npz(tmp_path, cut):
+    root, *_ = imagenet_root(tmp_path, "npz")
+    path = root / "train_data_batch_7.npz"
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(DataError, match=r"train_data_batch_7.npz is not a readable ImageNet 32x32 batch"):
+        _ = ImageNet32DataModule(str(root)).data_shape
+
+
+def test_missing_imagenet32(tmp_path):
+    with pytest.raises(DataError, match=r"missing train_data_batch_1, .*train_data_batch_10.*image-net.org"):
+        _ = ImageNet32DataModule(str(tmp_path)).data_shape
+
+
+def test_lmdb_that_does_not_open(tmp_path):
+    bad = tmp_path / "lsun/bedroom_train_lmdb"
+    bad.mkdir(parents=True)
+    (bad / "data.mdb").write_bytes(b"not an lmdb" * 1000)
+    with pytest.raises(DataError, match=r"bedroom_train_lmdb does not open as an LMDB.*data.mdb.*download.py"):
+        _ = LSUNDataModule(str(tmp_path / "lsun")).data_shape
+    with pytest.raises(DataError, match=r"expected the LMDB directory .*church_outdoor_train_lmdb"):
+        _ = LSUNDataModule(str(tmp_path / "lsun"), category="church_outdoor").data_shape
+
+
+def test_lmdb_of_non_images(tmp_path):
+    import lmdb
+
+    env = lmdb.open(str(tmp_path / "bedroom_train_lmdb"), map_size=1 << 20)
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"garbage")
+    env.close()
+    with pytest.raises(DataError, match=r"entry b'k' of the LMDB .* is not a decodable image"):
+        _ = LSUNDataModule(str(tmp_path)).data_shape
+
+
+def test_empty_or_missing_image_folder_and_corrupt_image(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"image folder .*empty is empty of images"):
+        _ = ImageFolderDataModule(str(tmp_path / "empty")).data_shape
+    with pytest.raises(DataError, match=r"image folder .*absent does not exist"):
+        _ = ImageFolderDataModule(str(tmp_path / "absent")).data_shape
+    (tmp_path / "empty" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(DataError, match=r"broken.png is not a readable image"):
+        _ = ImageFolderDataModule(str(tmp_path / "empty"), in_memory=True, val_fraction=0).data_shape
+
+
+# ---- every image data= option trains through Hydra ---------------------------------------------------------------
+
+def image_roots(tmp_path):
+    mnist, *_ = mnist_root(tmp_path)
+    fashion, *_ = mnist_root(tmp_path / "f", "FashionMNIST")
+    images, _ = labelled_images(6, 20, 24, 3)
+    write_image_folder(tmp_path / "imgs", images)
+    return {"digits": None, "mnist": mnist, "fashion_mnist": fashion, "cifar10": cifar_root(tmp_path)[0],
+            "imagenet32": imagenet_root(tmp_path)[0], "lsun_bedroom": lsun_root(tmp_path),
+            "image_folder": tmp_path / "imgs"}
+
+
+@pytest.mark.parametrize("data", ["digits", "mnist", "fashion_mnist", "cifar10", "imagenet32", "lsun_bedroom",
+                                  "image_folder"])
+def test_every_image_data_option_trains(tiny_config, tmp_path, data):
+    root = image_roots(tmp_path)[data]
+    overrides = [f"data={data}", "model=mlp", "objective=wgan_gp", "generator_iters=2", "data.num_workers=0"]
+    if root is not None:
+        overrides.append(f"data.root={root}")
+    if data in ("mnist", "fashion_mnist", "cifar10"):
+        overrides.append("data.download=false")
+    if data in ("lsun_bedroom", "image_folder"):
+        overrides.append("data.image_size=16")
+    cfg = tiny_config(*overrides)
+    datamodule, objective = build(cfg)
+    before = [p.detach().clone() for p in objective.generator.parameters()]
+    assert objective.generator(torch.randn(2, 128)).shape == (2, *datamodule.data_shape)
+    train(cfg)
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["wgangp"]["generator_iter"] == 2
+    after = [v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")]
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # the generator moved
+    assert not (tmp_path / "run/value_surface.png").exists()  # toy diagnostics stay off on images
