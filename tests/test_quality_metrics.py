@@ -1,14 +1,17 @@
 """IS / FID / KID against closed forms; the quality and sample-grid callbacks on a tiny image problem."""
 
 import csv
+import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
+from conftest import run_cli
 from wgangp.data.base import GANDataModule
 from wgangp.metrics.features import INCEPTION_FILENAME, INCEPTION_URL, InceptionFeatures, default_inception_weights
 from wgangp.metrics.quality import (
@@ -64,7 +67,7 @@ class TinyExtractor(nn.Module):
 
     name = "tiny"
 
-    def __init__(self):
+    def __init__(self, weights_path=None):  # takes the real extractor's config field, ignores it
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.register_buffer("proj", torch.randn(math.prod(SHAPE), 16, generator=g) / 8)
@@ -213,3 +216,30 @@ def test_quality_and_grid_callbacks_are_off_on_toy_data(tiny_config, tmp_path):
     train(tiny_config("generator_iters=2", "metrics.inception_weights=/nonexistent.pth"))
     rows = read_metrics(tmp_path / "run")
     assert "val/fid" not in rows[0] and not (tmp_path / "run/samples").exists()
+
+
+# ---- src/eval.py ----------------------------------------------------------------------------------------
+def test_eval_scores_a_checkpoint_and_writes_json_next_to_it(tiny_config, tmp_path):
+    train(image_config(tiny_config, tmp_path, "generator_iters=2"))
+    ckpt = tmp_path / "run/checkpoints/last.ckpt"
+    tests_dir = str(Path(__file__).parent)
+    out = run_cli(
+        "eval.py", f"ckpt_path={ckpt}", "num_samples=30", "num_real=50", "batch_size=10", "kid_subsets=3",
+        "kid_subset_size=20", f"metrics.stats_dir={tmp_path / 'stats'}",
+        f"metrics.extractor._target_={__name__}.TinyExtractor",
+        env={"PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")])},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((tmp_path / "run/checkpoints/last.eval.json").read_text())
+    assert result["generator_iter"] == 2 and result["num_samples"] == 30 and result["extractor"] == "tiny"
+    assert 1 <= result["inception_score"] <= 5 and result["fid"] > 0 and math.isfinite(result["kid"])
+    assert Path(result["stats_path"]).is_file() and "n50" in result["stats_path"]
+
+
+def test_eval_of_a_toy_run_reports_w1(tiny_config, tmp_path):
+    train(tiny_config("generator_iters=2"))
+    ckpt = tmp_path / "run/checkpoints/last.ckpt"
+    out = run_cli("eval.py", f"ckpt_path={ckpt}", "num_samples=200", f"out={tmp_path / 'toy.json'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((tmp_path / "toy.json").read_text())
+    assert result["num_samples"] == 200 and 0 < result["w1"] < 10
