@@ -77,6 +77,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
+        instantiate(cfg.task)(cfg)
+        return None
     metrics = train(cfg)
     if HydraConfig.get().mode.name == "MULTIRUN":
         return metrics.get("val/w1")
