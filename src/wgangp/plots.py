@@ -115,5 +115,6 @@ def save_weight_histograms(path: Path, weights: dict[str, torch.Tensor], clips: 
                 ax.axvline(x, ls="--", c="gray", lw=0.8)
         ax.set_title(label, fontsize=9)
         ax.set_yscale("log")
+        ax.locator_params(axis="x", nbins=6)  # c = 0.001 tick labels overlap otherwise
     axes[-1, 0].set_xlabel("critic weight value")
     return _save(fig, path)

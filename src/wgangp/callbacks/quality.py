@@ -27,6 +27,7 @@ class QualityMetrics(Callback):
     splits, as the paper reports IS), `val/fid`, `val/kid`, `val/kid_std`, and `val/wall_seconds`:
     training wall-clock time at that step without the time spent evaluating, so curves can be drawn
     against time as in Fig. 3 (right). It is kept in checkpoints, so a resumed run continues the clock.
+    `val/quality_seconds` is the evaluation's own cost.
 
     The real data's statistics (`num_real` images from the data module's evaluation stream) are
     computed once per dataset, split and extractor and cached under `stats_dir`.
