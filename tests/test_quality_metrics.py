@@ -177,6 +177,30 @@ def test_missing_inception_weights_name_the_file_to_get(tmp_path):
     assert "metrics.inception_weights=" in str(err.value)
 
 
+def test_inception_wrapper_plumbing_with_random_weights(tmp_path, monkeypatch):
+    # The real weights are not here; check the wrapper's input conversion (grayscale, [-1, 1] -> uint8)
+    # and output shapes on torch-fidelity's network with its random initialisation.
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    seen = {}
+    forward = FeatureExtractorInceptionV3.forward
+
+    def spy(self, x):
+        seen["input"] = x
+        return forward(self, x)
+
+    monkeypatch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+    monkeypatch.setattr(FeatureExtractorInceptionV3, "forward", spy)
+    weights = tmp_path / INCEPTION_FILENAME
+    torch.save({}, weights)
+    images = torch.tensor([-1.0, 0.0, 1.0]).view(1, 1, 1, 3).expand(2, 1, 16, 3)  # (2, 1, 16, 3) grayscale
+    out = InceptionFeatures(weights)(images)
+    assert out["pool"].shape == (2, 2048) and out["logits"].shape == (2, 1008)
+    x = seen["input"]
+    assert x.dtype == torch.uint8 and x.shape == (2, 3, 16, 3)
+    assert x[0, :, 0].tolist() == [[0, 128, 255]] * 3  # -1 -> 0, 0 -> 127.5 rounds to 128, 1 -> 255
+
+
 WEIGHTS = os.environ.get("WGANGP_INCEPTION_WEIGHTS") or str(default_inception_weights())
 
 
@@ -243,3 +267,18 @@ def test_eval_of_a_toy_run_reports_w1(tiny_config, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "toy.json").read_text())
     assert result["num_samples"] == 200 and 0 < result["w1"] < 10
+
+
+def test_wall_clock_continues_across_a_resume(tiny_config, tmp_path):
+    train(image_config(tiny_config, tmp_path, "generator_iters=2", run_dir=tmp_path / "first"))
+    ckpt_path = tmp_path / "first/checkpoints/last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    (state,) = [v for k, v in ckpt["callbacks"].items() if "QualityMetrics" in k]
+    assert state["wall_seconds"] > 0
+    state["wall_seconds"] = 1000.0  # pretend the first part took 1000 s
+    torch.save(ckpt, ckpt_path)
+    train(image_config(tiny_config, tmp_path, "generator_iters=4", f"ckpt_path={ckpt_path}",
+                       run_dir=tmp_path / "resumed"))
+    rows = [r for r in read_metrics(tmp_path / "resumed") if r["val/wall_seconds"]]
+    assert [int(r["step"]) for r in rows] == [4]
+    assert 1000 < float(rows[0]["val/wall_seconds"]) < 1100  # the clock starts where the checkpoint left it
