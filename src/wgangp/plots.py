@@ -72,3 +72,49 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def save_value_surface_grid(path: Path, panels: dict[tuple[str, str], tuple], extent: float = 3.0) -> Path:
+    """Fig. 1a: value surfaces, one row per method and one column per dataset.
+
+    panels maps (method, dataset) to (critic, real (N, 2), fake (N, 2) or None).
+    """
+    methods = list(dict.fromkeys(m for m, _ in panels))
+    datasets = list(dict.fromkeys(d for _, d in panels))
+    fig, axes = plt.subplots(len(methods), len(datasets), figsize=(3.2 * len(datasets), 3.2 * len(methods)),
+                             squeeze=False)
+    for i, method in enumerate(methods):
+        for j, dataset in enumerate(datasets):
+            critic, real, fake = panels[(method, dataset)]
+            draw_value_surface(axes[i, j], critic, real, fake, extent, title=dataset if i == 0 else "")
+        axes[i, 0].set_ylabel(method, fontsize=10)
+    return _save(fig, path)
+
+
+def save_layer_gradient_norms(path: Path, norms: dict[str, Sequence[float]]) -> Path:
+    """Fig. 1b (left): per-layer gradient norms against layer depth, log scale, one line per method."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, values in norms.items():
+        ax.plot(range(1, len(values) + 1), list(values), marker="o", lw=1.2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("critic layer (1 = first)")
+    ax.set_ylabel("||d critic loss / d activations||")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def save_weight_histograms(path: Path, weights: dict[str, torch.Tensor], clips: dict[str, float | None]) -> Path:
+    """Fig. 1b (right): histograms of all critic weights per method; dashed lines at +-c when clipped."""
+    fig, axes = plt.subplots(len(weights), 1, figsize=(6, 1.9 * len(weights)), squeeze=False)
+    for ax, (label, w) in zip(axes[:, 0], weights.items(), strict=True):
+        ax.hist(w.detach().cpu().float().numpy(), bins=200, color="tab:blue")
+        c = clips.get(label)
+        if c is not None:
+            for x in (-c, c):
+                ax.axvline(x, ls="--", c="gray", lw=0.8)
+        ax.set_title(label, fontsize=9)
+        ax.set_yscale("log")
+        ax.locator_params(axis="x", nbins=6)  # c = 0.001 tick labels overlap otherwise
+    axes[-1, 0].set_xlabel("critic weight value")
+    return _save(fig, path)

@@ -135,6 +135,9 @@ def _report_and_exit(e: BaseException, code: int) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
+        instantiate(cfg.task)(cfg)
+        return None
     try:
         metrics = train(cfg)
     except TrainingInterrupted as e:
