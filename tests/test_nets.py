@@ -304,8 +304,7 @@ class RandomImages(GANDataModule):
         super().__init__(batch_size=batch_size, **kwargs)
         self.data_shape = tuple(shape)
 
-    @property
-    def source(self):
+    def load(self, split):
         return self
 
     def sample(self, n, generator):

@@ -38,8 +38,7 @@ class RandomImages:
 class TinyImageData(GANDataModule):
     data_shape = SHAPE
 
-    @property
-    def source(self):
+    def load(self, split):
         return RandomImages()
 
 

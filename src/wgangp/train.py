@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.config_checks import check_config, check_resume_compatible
 from wgangp.errors import CheckpointWriteError, NonFiniteError, TrainingInterrupted, UserInputError
-from wgangp.sampling import load_checkpoint
 from wgangp.nets.layers import penalty_kwargs
+from wgangp.sampling import load_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"

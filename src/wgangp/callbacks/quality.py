@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,8 @@ from torch import nn
 
 from wgangp.metrics.features import extract, generated_images, real_images, reference_stats, reference_stats_path
 from wgangp.metrics.quality import score_features
+
+log = logging.getLogger(__name__)
 
 
 def is_image_data(datamodule) -> bool:
@@ -63,6 +66,14 @@ class QualityMetrics(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.enabled = trainer.is_global_zero and self.every_n_iters > 0 and is_image_data(trainer.datamodule)
+        if self.enabled and self._extractor is None:
+            # Build the extractor now, not at the first evaluation hours in: missing Inception weights
+            # turn the scores off with one warning that says where to put them; training goes on.
+            try:
+                self._extractor = self.make_extractor().to(pl_module.device).eval()
+            except FileNotFoundError as e:
+                log.warning("IS/FID/KID during training are off: %s", e)
+                self.enabled = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
@@ -74,7 +85,7 @@ class QualityMetrics(Callback):
 
     def _prepare(self, trainer: L.Trainer, pl_module) -> None:
         device = pl_module.device
-        self._extractor = self.make_extractor().to(device).eval()
+        self._extractor = self._extractor.to(device)
         dm = trainer.datamodule
         run_config = pl_module.run_config or {}
         path = reference_stats_path(self.stats_dir, run_config.get("data"), dm, self.split,
@@ -92,7 +103,7 @@ class QualityMetrics(Callback):
             return {}
         t0 = time.perf_counter()
         wall = self.wall_seconds()
-        if self._extractor is None:
+        if self._reference is None:
             self._prepare(trainer, pl_module)
         generator = pl_module.generator
         was_training = generator.training

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from wgangp.errors import UserInputError
 
-class DataError(ValueError):
+
+class DataError(UserInputError):
     """Data that cannot be used: missing, empty, truncated or corrupt files, or a failed download.
 
     The message is one paragraph naming the path, what was expected there and how to get it.
