@@ -133,7 +133,7 @@ def test_build_tells_critics_with_a_norm_whether_the_objective_penalises(monkeyp
     target = "wgangp.objectives.wgan_gp.WGANGP"
     monkeypatch.setattr(WGANGP, "uses_gradient_penalty", True, raising=False)
     assert penalty_kwargs("wgangp.nets.dcgan.DCGANCritic", target) == {"uses_penalty": True}
-    assert penalty_kwargs("wgangp.nets.toy.ToyCritic", target) == {}  # no norm argument: nothing to pass
+    assert penalty_kwargs("wgangp.nets.mlp.MLPCritic", target) == {}  # no norm argument: nothing to pass
     monkeypatch.setattr(WGANGP, "uses_gradient_penalty", False)
     assert penalty_kwargs("wgangp.nets.resnet.ResNetCritic", target) == {"uses_penalty": False}
 

@@ -4,7 +4,7 @@ from functools import partial
 
 import torch
 
-from wgangp.nets.toy import ToyCritic, ToyGenerator
+from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.rng import step_generator
 
@@ -12,8 +12,8 @@ from wgangp.rng import step_generator
 def make_objective(n_critic=5, **kwargs):
     torch.manual_seed(0)
     return WGANGP(
-        generator=ToyGenerator((2,), width=16),
-        critic=ToyCritic((2,), width=16),
+        generator=MLPGenerator((2,), latent_dim=2, width=16, tanh=False),
+        critic=MLPCritic((2,), width=16),
         optimizer=partial(torch.optim.Adam, lr=1e-3, betas=(0.0, 0.9)),
         n_critic=n_critic,
         **kwargs,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from wgangp.nets.toy import ToyCritic, ToyGenerator
+from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.rng import step_generator
 from wgangp.train import train
 
@@ -19,7 +19,8 @@ DEFAULT_N_CRITIC = {"wgan_gp": 5, "wgan_gp_one_sided": 5, "wgan_clip": 5}
 
 def build_objective(cfg):
     torch.manual_seed(0)
-    return instantiate(cfg.objective, generator=ToyGenerator((2,), width=16), critic=ToyCritic((2,), width=16))
+    generator = MLPGenerator((2,), latent_dim=2, width=16, tanh=False)
+    return instantiate(cfg.objective, generator=generator, critic=MLPCritic((2,), width=16))
 
 
 @pytest.mark.parametrize("name", OBJECTIVES)

@@ -13,7 +13,7 @@ import torch
 from conftest import REPO, TINY, run_cli
 from wgangp.callbacks.checkpoint import atomic_save_checkpoint
 from wgangp.errors import CheckpointWriteError, NonFiniteError
-from wgangp.nets.toy import ToyCritic
+from wgangp.nets.mlp import MLPCritic
 from wgangp.train import train
 
 
@@ -42,7 +42,7 @@ def test_checkpoint_of_another_objective_is_refused(tiny_config, tmp_path):
     assert out.returncode == 2 and "different setup" in out.stderr and "WGANGP" in out.stderr
 
 
-class InfCritic(ToyCritic):
+class InfCritic(MLPCritic):
     """Returns inf from its `inf_from_call`-th forward on (16 forwards per WGAN-GP generator iteration)."""
 
     def __init__(self, data_shape, inf_from_call: int, **kwargs):

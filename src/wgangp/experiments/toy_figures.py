@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
-from wgangp.nets.toy import relu_mlp
+from wgangp.nets.mlp import relu_mlp
 from wgangp.objectives.base import frozen
 from wgangp.penalties import gradient_penalty, input_gradient_norms
 from wgangp.plots import save_layer_gradient_norms, save_value_surface_grid, save_weight_histograms
