@@ -163,3 +163,23 @@ def test_standard_gan_objective_runs_on_the_language_model(tmp_path):
     g_loss = [float(r["train/generator_loss"]) for r in rows if r.get("train/generator_loss")]
     assert len(d_real) == len(g_loss) == 4 and all(0 < p < 1 for p in d_real) and all(map(math.isfinite, g_loss))
     assert (tmp_path / "run/samples.txt").read_text(encoding="utf-8").count("# generator iteration") == 3
+
+
+def test_decoded_samples_go_to_the_text_file_and_to_loggers_with_log_text(tmp_path):
+    from types import SimpleNamespace
+
+    from wgangp.callbacks.text import TextDiagnostics
+
+    class TableLogger:  # the part of Lightning's WandbLogger the callback uses
+        def __init__(self):
+            self.calls = []
+
+        def log_text(self, key, columns, data, step):
+            self.calls.append((key, columns, data, step))
+
+    logger = TableLogger()
+    callback = TextDiagnostics(str(tmp_path))
+    callback._write_samples(SimpleNamespace(loggers=[logger, object()]), 7, ["ab c", "d"])
+    callback._write_samples(SimpleNamespace(loggers=[logger]), 9, ["e"])
+    assert (tmp_path / "samples.txt").read_text() == "# generator iteration 7\nab c\nd\n# generator iteration 9\ne\n"
+    assert logger.calls[0] == ("val/samples", ["generator_iter", "sample"], [[7, "ab c"], [7, "d"]], 7)
