@@ -1,4 +1,7 @@
-"""Body of `python src/sample.py ckpt_path=... num_samples=... out=FILE [seed=0]`."""
+"""Body of `python src/sample.py ckpt_path=... num_samples=... out=FILE [seed=0]`.
+
+Text checkpoints (the language model, Sec. 5.5) print their decoded lines; `out=FILE.txt` also
+writes them, `.npy`/`.pt` the per-position character distributions."""
 
 from __future__ import annotations
 
@@ -10,10 +13,13 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from wgangp.sampling import sample
+from wgangp.data.text import CharVocabulary
+from wgangp.sampling import load_vocabulary, sample
 
-DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": "samples.png", "seed": 0}
-USAGE = "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0]"
+# out: null is samples.png for images and points; text prints its lines and writes only an explicit out
+DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": None, "seed": 0}
+USAGE = ("usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0]\n"
+         "(text runs print their decoded lines; out=FILE.txt also writes them)")
 
 
 def write_samples(samples: torch.Tensor, out: Path) -> Path:
@@ -57,7 +63,19 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed))
-        out = write_samples(samples, Path(cfg.out))
+        vocabulary = load_vocabulary(ckpt_path)
+        if vocabulary is not None:  # text: argmax per position, trailing padding removed
+            lines = CharVocabulary(vocabulary, seq_len=samples.size(-1)).decode(samples)
+            print("\n".join(lines))
+            if cfg.out is None:
+                return 0
+            if Path(cfg.out).suffix == ".txt":
+                out = Path(cfg.out)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+                print(f"wrote {len(lines)} lines to {out}")
+                return 0
+        out = write_samples(samples, Path(cfg.out or "samples.png"))
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}")
         return 2

@@ -35,10 +35,16 @@ def load_generator(ckpt_path: str | Path) -> nn.Module:
     return generator.eval()
 
 
+def load_vocabulary(ckpt_path: str | Path) -> list[str] | None:
+    """The characters by id of a text run's checkpoint (stored by wgangp.train.build), else None."""
+    return (load_checkpoint(ckpt_path)["wgangp"].get("run_config") or {}).get("vocabulary")
+
+
 @torch.no_grad()
 def sample(ckpt_path: str | Path, num_samples: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
     """`num_samples` samples in data space from a checkpoint: points (N, D) for toy data, images in
-    [-1, 1] as (N, C, H, W) for image data. Deterministic in `seed`."""
+    [-1, 1] as (N, C, H, W) for image data, per-position character distributions (N, vocab, seq_len)
+    for text (decode with load_vocabulary). Deterministic in `seed`."""
     generator = load_generator(ckpt_path)
     rng = step_generator(seed, 0, EVAL)
     chunks = []

@@ -64,6 +64,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape, **penalty)
     objective = instantiate(cfg.objective, generator=generator, critic=critic, seed=cfg.seed)
     objective.run_config = OmegaConf.to_container(cfg, resolve=True)
+    vocabulary = getattr(datamodule, "vocabulary", None)
+    if vocabulary is not None:  # text: characters by id, so a checkpoint alone decodes its samples (sample.py)
+        objective.run_config["vocabulary"] = list(vocabulary)
     arch = {**getattr(generator, "arch", {}), **getattr(critic, "arch", {})}  # Table 1's sampled choices
     if arch:
         # Lightning logs a module's hyperparameters to every logger at fit start; keep any it has
