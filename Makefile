@@ -32,6 +32,6 @@ bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataL
 	$(PY) scripts/bench_data.py
 
 lint: $(STAMP)  ## ruff
-	$(PY) -m ruff check src tests
+	$(PY) -m ruff check src tests scripts
 
 .PHONY: help install train test test-slow bench-data lint
