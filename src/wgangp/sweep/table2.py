@@ -211,8 +211,11 @@ def write_outputs(sweep: Sweep, out_dir: str | Path, thresholds: Sequence[float]
         per_objective = ("status", "score", "score_std", "generator_iters", "reason")
         writer.writerow(["arch_seed", *TABLE_1, *(f"{o}_{c}" for o in objectives for c in per_objective)])
         for k in sweep.arch_seeds:
-            arch = sample_architecture(k)
-            row: list[Any] = [k, *(arch[field] for field in TABLE_1)]
+            try:
+                arch = sample_architecture(k)
+            except ValueError:  # an invalid arch_seed in the sweep (its runs failed): no fields
+                arch = {}
+            row: list[Any] = [k, *(arch.get(field) for field in TABLE_1)]
             for o in objectives:
                 r = sweep.results.get((o, k))
                 row += [r.get(c) for c in per_objective] if r else ["missing", None, None, None, None]
