@@ -326,3 +326,19 @@ def test_small_preset_runs_end_to_end_then_skips_finished_runs(tmp_path):
     changed = {p for p in mtimes if os.stat(p).st_mtime_ns != mtimes[p]}
     assert changed == {sweep_dir / "wgan_gp/arch-1/result.json", sweep_dir / "dcgan/arch-1/result.json"}
     assert json.loads((sweep_dir / "dcgan/arch-1/result.json").read_text())["attempt"] == 2
+
+
+def test_each_run_of_a_sweep_gets_its_own_wandb_run_in_the_sweeps_group(sweep_job_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    import wandb
+
+    for name in ("a", "b"):  # the basic launcher runs the jobs of a sweep in one process
+        cfg = sweep_job_config("logger=wandb", run_dir=tmp_path / name)
+        assert cfg.logger.wandb.group == "unit"
+        run_sweep_job(cfg)
+        assert wandb.run is None  # finished, so the next job starts its own run
+        (log,) = (tmp_path / name / "wandb").glob("offline-run-*/run-*.wandb")  # one run per job
+        records = log.read_bytes()  # wandb's protobuf log: the strings appear verbatim
+        for text in (b"unit", b"objective", b"wgan_gp", b"status", b'"ok"', b"score"):
+            assert text in records, text  # group, config, summary values
