@@ -7,6 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
+# Table 2's sweep (sweeps/random_archs.yaml, or random_archs_small.yaml with PRESET=small) and its folder.
+PRESET ?= full
+SWEEP_CONFIG = $(if $(filter small,$(PRESET)),random_archs_small,$(if $(filter full,$(PRESET)),random_archs,$(error PRESET=$(PRESET): use PRESET=full (the paper's sweep) or PRESET=small (CPU minutes))))
+SWEEP_DIR ?= logs/sweeps/$(SWEEP_CONFIG)
+ONE_SIDED_DIR ?= logs/sweeps/one_sided
+# The small preset runs one thread per run: on a shared 2-core machine two threads lose ~7x to contention.
+SWEEP_ENV = $(if $(filter small,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,7 +38,18 @@ test-slow: $(STAMP)  ## run the long checks marked `slow`
 bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)
 	$(PY) scripts/bench_data.py
 
+sweep-random-archs: $(STAMP)  ## Table 2 (Sec. 5.1): 200 Table 1 archs x {WGAN-GP, GAN}, then the table; PRESET=small: CPU minutes
+	$(SWEEP_ENV) $(PY) src/train.py --config-dir sweeps --config-name $(SWEEP_CONFIG) hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
+	$(PY) scripts/table2.py $(SWEEP_DIR)
+
+sweep-one-sided: $(STAMP)  ## App. C: 174 archs x {two-sided, one-sided penalty}, then the comparison
+	$(PY) src/train.py --config-dir sweeps --config-name one_sided hydra.sweep.dir=$(ONE_SIDED_DIR) $(ARGS)
+	$(PY) scripts/table2.py $(ONE_SIDED_DIR)
+
+table2: $(STAMP)  ## print and write Table 2 (Markdown, CSV, per-architecture CSV) of SWEEP_DIR=...
+	$(PY) scripts/table2.py $(SWEEP_DIR) $(ARGS)
+
 lint: $(STAMP)  ## ruff
 	$(PY) -m ruff check src tests scripts
 
-.PHONY: help install train test test-slow bench-data lint
+.PHONY: help install train test test-slow bench-data lint sweep-random-archs sweep-one-sided table2

@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
@@ -16,19 +19,25 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.config_checks import check_config, check_resume_compatible
 from wgangp.errors import CheckpointWriteError, NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.nets.layers import penalty_kwargs
+from wgangp.nets.random_arch import app_b_weight_decay, sample_architecture
 from wgangp.sampling import load_checkpoint
+from wgangp.sweep.results import is_finished, make_result, read_result, write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO_ROOT / "conf"
 os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
 
 log = logging.getLogger("wgangp")
+
+# App. B's weight decay, which depends on the sampled architecture (sweeps/random_archs.yaml).
+if not OmegaConf.has_resolver("wgangp.app_b_weight_decay"):
+    OmegaConf.register_new_resolver("wgangp.app_b_weight_decay", app_b_weight_decay)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -80,12 +89,13 @@ def _unwrap_instantiation(e: InstantiationException) -> BaseException:
     return cause if isinstance(cause, (UserInputError, ValueError)) else e
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, float]:
     """Fit one run; returns the final callback metrics as floats.
 
     Raises UserInputError before anything is trained when the config or ckpt_path is unusable,
     NonFiniteError when a loss term becomes non-finite, TrainingInterrupted after SIGINT/SIGTERM
-    (a checkpoint was saved first).
+    (a checkpoint was saved first). `record`, when given, receives "generator_iter": the generator
+    iterations completed when fit returned or raised (a sweep's result file reports it).
     """
     output_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
@@ -116,6 +126,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except SIGTERMException:
         if checkpointing is None or checkpointing.interrupted is None:
             raise
+    finally:
+        if record is not None:
+            record["generator_iter"] = objective.generator_iter
     if checkpointing is not None and checkpointing.interrupted is not None:
         raise TrainingInterrupted(checkpointing.interrupted, objective.generator_iter, str(checkpointing.last_path))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
@@ -136,23 +149,92 @@ def _report_and_exit(e: BaseException, code: int) -> None:
     sys.exit(code)
 
 
+def _finish_wandb(result: dict[str, Any]) -> None:
+    """Close this run's W&B run (if logger=wandb started one) with its outcome as summary values, so the
+    next run of the sweep, in the same process under the basic launcher, starts its own W&B run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is None or wandb.run is None:
+        return
+    wandb.run.summary.update({k: result[k] for k in ("status", "reason", "score", "score_std", "generator_iters")})
+    wandb.finish(exit_code=0 if result["status"] == "ok" else 1)
+
+
+def run_sweep_job(cfg: DictConfig) -> float | None:
+    """One job of a multirun (Sec. 5.1's benchmark): skip it if its result.json says it finished, else
+    train it, resuming from its own checkpoints/last.ckpt, and record the outcome in result.json.
+
+    A crash or divergence is recorded as status "failed" with its reason and the sweep goes on
+    (wgangp.sweep.results says which failures a re-run retries). Only an interruption (SIGINT/SIGTERM,
+    TrainingInterrupted) propagates: it stops the sweep, and the same command resumes it. Returns the
+    run's score (`sweep.score`), for sweepers that optimise it.
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    previous = read_result(run_dir)
+    if is_finished(previous, cfg.generator_iters):
+        log.info("skipping %s: finished earlier (%s, score %s)", run_dir, previous["status"], previous["score"])
+        return previous["score"]
+    own_last = run_dir / "checkpoints" / "last.ckpt"
+    with open_dict(cfg):
+        # A sweep resumes a run from its own directory only: `last` must not fall back to a sibling run
+        # (another architecture) as it does for single runs.
+        if cfg.ckpt_path in (None, "", "last"):
+            cfg.ckpt_path = str(own_last) if own_last.is_file() else None
+    arch_seed = cfg.get("arch_seed")
+    record: dict[str, Any] = {}
+    score_name = cfg.sweep.score
+    t0 = time.perf_counter()
+    metrics: dict[str, float] = {}
+    try:
+        metrics = train(cfg, record=record)
+    except TrainingInterrupted:
+        raise
+    except Exception as e:  # any failure of one run is recorded; the sweep goes on
+        log.exception("run failed: %s", run_dir)
+        print(f"error in {run_dir}: {e}", file=sys.stderr)
+        # Divergence is the benchmark's outcome (Table 2 counts it as not succeeded); anything else is retried.
+        status, reason, retry = "failed", f"{type(e).__name__}: {e}", not isinstance(e, NonFiniteError)
+    else:
+        score = metrics.get(score_name)
+        if score is None:
+            status, retry = "failed", True
+            reason = (f"the run finished but logged no {score_name} (is the quality metric's feature extractor "
+                      "available? see the warnings in the run's log)")
+        elif not math.isfinite(score):
+            status, reason, retry = "failed", f"non-finite {score_name}: {score}", False
+        else:
+            status, reason, retry = "ok", None, False
+    try:
+        arch = sample_architecture(arch_seed) if arch_seed is not None else None
+    except ValueError:
+        arch = None
+    result = make_result(
+        status=status, reason=reason, retry=retry, score_name=score_name, metrics=metrics,
+        objective=HydraConfig.get().runtime.choices.get("objective"), arch_seed=arch_seed, arch=arch,
+        generator_iters=record.get("generator_iter"), target_generator_iters=cfg.generator_iters,
+        seconds=time.perf_counter() - t0, attempt=(previous or {}).get("attempt", 0) + 1,
+        sweep=cfg.sweep.name, run_dir=str(run_dir),
+    )
+    write_result(run_dir, result)
+    _finish_wandb(result)
+    log.info("%s: %s, %s = %s", run_dir, status, score_name, result["score"])
+    return result["score"]
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
         instantiate(cfg.task)(cfg)
         return None
     try:
-        metrics = train(cfg)
+        if HydraConfig.get().mode.name == "MULTIRUN":
+            return run_sweep_job(cfg)  # records a failed run and goes on; only an interruption comes through
+        train(cfg)
     except TrainingInterrupted as e:
         log.warning("%s", e)
         print(str(e), file=sys.stderr)
         sys.exit(128 + (15 if e.signal_name == "SIGTERM" else 2))
     except tuple(EXIT_CODES) as e:
-        if HydraConfig.get().mode.name == "MULTIRUN":
-            raise  # the sweep records the failure and goes on
         _report_and_exit(e, next(code for cls, code in EXIT_CODES.items() if isinstance(e, cls)))
-    if HydraConfig.get().mode.name == "MULTIRUN":
-        return metrics.get("val/w1")
     return None
 
 
