@@ -22,6 +22,7 @@ from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.config_checks import check_config, check_resume_compatible
 from wgangp.errors import CheckpointWriteError, NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.nets.layers import penalty_kwargs
+from wgangp.precision import configure_numerics
 from wgangp.sampling import load_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,6 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
+        precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),  # `auto`: see README
         max_steps=cfg.generator_iters * objective.optimizer_steps_per_iter,  # global_step counts both players
         callbacks=callbacks,
         logger=loggers,
