@@ -48,7 +48,10 @@ def evaluate(cfg: DictConfig) -> dict:
                     "seed": cfg.seed}
     if len(datamodule.data_shape) == 3:  # images (C, H, W): Sec. 5.3-5.4 metrics
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        extractor = instantiate(cfg.metrics.extractor)().to(device).eval()
+        make_extractor = instantiate(cfg.metrics.extractor)
+        # metrics=classifier is trained on the run's own data: hand it the data config the run used
+        needs_data = "data" in cfg.metrics.extractor and cfg.metrics.extractor.data is None
+        extractor = (make_extractor(data=run_config["data"]) if needs_data else make_extractor()).to(device).eval()
         stats_path = reference_stats_path(cfg.metrics.stats_dir, run_config["data"], datamodule, cfg.split,
                                           extractor.name, cfg.num_real)
         reference = reference_stats(

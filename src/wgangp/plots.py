@@ -65,6 +65,19 @@ def save_curve(
     return _save(fig, path)
 
 
+def save_curves(path: Path, steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str,
+                xlabel: str = "generator iteration") -> Path:
+    """Several metric curves over the same steps, one legend entry each (Fig. 5b: training vs held-out)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, values in curves.items():
+        ax.plot(list(steps), list(values), marker=".", lw=1, label=label)
+    ax.legend()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
