@@ -494,6 +494,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("lightning.pytorch", "lightning.fabric", "wgangp"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    log.setLevel(logging.INFO)  # the rounds' progress (its parent "wgangp" is quiet)
     warnings.filterwarnings("ignore")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import TINY, compose_config  # noqa: E402
+from wgangp.precision import configure_numerics  # noqa: E402
 from wgangp.train import build  # noqa: E402
 
 
@@ -37,6 +38,7 @@ def fit_and_weights(cfg: DictConfig) -> dict[str, dict[str, torch.Tensor]]:
     initial = _weights(objective)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
+        precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),
         max_steps=cfg.generator_iters * objective.optimizer_steps_per_iter,
         callbacks=[],
         logger=False,

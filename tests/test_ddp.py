@@ -16,8 +16,10 @@ from ddp_worker import fit_and_weights
 from wgangp.strategies import GANDDPStrategy
 
 HERE = Path(__file__).resolve().parent
-# A tiny toy run: 3 generator iterations of n_critic=5 critic steps, 16-wide MLPs, batch 8 per process.
-COMMON = ["experiment=toy", "model.generator.width=16", "model.critic.width=16", "generator_iters=3"]
+# A tiny toy run: 3 generator iterations of n_critic=5 critic steps, 16-wide MLPs, batch 8 per process, in
+# fp32 (bf16 rounding would hide the comparison with the single process).
+COMMON = ["experiment=toy", "model.generator.width=16", "model.critic.width=16", "generator_iters=3",
+          "trainer.precision=32-true"]
 
 
 def _free_port() -> int:
