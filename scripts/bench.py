@@ -481,7 +481,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--precisions", nargs="+", choices=["32-true", "bf16-mixed"], default=["32-true", "bf16-mixed"])
-    parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=2, help="round-robin rounds (median reported)")
     parser.add_argument("--iters", type=parse_iters, default={},
                         help=f"generator iterations per variant per round, e.g. toy=20 (default {DEFAULT_ITERS})")
     parser.add_argument("--n-critic", type=int, default=5)
