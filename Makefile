@@ -35,6 +35,9 @@ test: $(STAMP)  ## run the test suite (CPU, no downloads)
 test-slow: $(STAMP)  ## run the long checks marked `slow`
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak (~8 min); ARGS="--models toy"
+	$(PY) scripts/bench.py $(ARGS)
+
 bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)
 	$(PY) scripts/bench_data.py
 
@@ -52,4 +55,4 @@ table2: $(STAMP)  ## print and write Table 2 (Markdown, CSV, per-architecture CS
 lint: $(STAMP)  ## ruff
 	$(PY) -m ruff check src tests scripts
 
-.PHONY: help install train test test-slow bench-data lint sweep-random-archs sweep-one-sided table2
+.PHONY: help install train test test-slow bench bench-data lint sweep-random-archs sweep-one-sided table2

@@ -31,27 +31,40 @@ def interpolate(real: Tensor, fake: Tensor, eps: Tensor | None = None) -> Tensor
     return torch.lerp(fake.to(dtype), real.to(dtype), eps)  # eps*real + (1-eps)*fake
 
 
-def input_gradient_norms(critic: Critic, x: Tensor) -> Tensor:
+def input_gradient_norms(critic: Critic, x: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """Per-sample L2 norms ||grad_x D(x)_i||_2, shape (N,), with the graph kept for double backward.
 
     The norm is taken per sample over all non-batch dimensions and in fp32 (a bf16 norm loses the
     small deviations from 1 the penalty is about). Where a gradient is exactly zero the result is
-    ~0 and its own gradient is 0, not NaN: d||g||/dg = g/||g|| is undefined there.
+    ~0 and its own gradient is 0, not NaN: d||g||/dg = g/||g|| is undefined there. `grad_scale`: see
+    `squared_gradient_norms` (fp16 training only).
     """
     x = x.detach().requires_grad_(True)
-    sq = squared_gradient_norms(critic(x), x)
+    sq = squared_gradient_norms(critic(x), x, grad_scale)
     return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
 
 
-def squared_gradient_norms(out: Tensor, x: Tensor) -> Tensor:
+def squared_gradient_norms(out: Tensor, x: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """||grad_x out_i||_2^2 per sample, shape (N,), in fp32, with the graph kept for double backward.
 
     `out` (N,) or (N, 1) must have been computed from `x` (which requires grad). Each output depends
     only on its own input (no batch norm in a penalised critic, Sec. 4), so the gradient of the sum
     w.r.t. x_i is the gradient of out_i.
+
+    grad_scale: the loss scale S of fp16 mixed precision (a GradScaler's current scale, a tensor so
+    reading it needs no host sync). The input gradient is then taken of S * sum(out), so the fp16
+    backward does not underflow, and divided by S in fp32 before the norm, as PyTorch's AMP notes
+    prescribe for gradient penalties. The result does not depend on S (up to fp16 overflow, which
+    makes it inf and lets the scaler skip the step and lower S).
     """
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return grad.float().flatten(1).pow(2).sum(1)
+    total = out.sum()
+    if grad_scale is not None:
+        total = total.float() * grad_scale
+    (grad,) = torch.autograd.grad(total, x, create_graph=True)
+    grad = grad.float()  # (N, ...) fp32 from here on: the norm and its deviation from 1 need the precision
+    if grad_scale is not None:
+        grad = grad / grad_scale
+    return grad.flatten(1).pow(2).sum(1)
 
 
 def penalty_from_norms(norms: Tensor, one_sided: bool = False) -> Tensor:
@@ -63,20 +76,26 @@ def penalty_from_norms(norms: Tensor, one_sided: bool = False) -> Tensor:
 
 
 def gradient_penalty(
-    critic: Critic, real: Tensor, fake: Tensor, eps: Tensor | None = None, one_sided: bool = False
+    critic: Critic,
+    real: Tensor,
+    fake: Tensor,
+    eps: Tensor | None = None,
+    one_sided: bool = False,
+    grad_scale: Tensor | float | None = None,
 ) -> Tensor:
     """E[(||grad D(x_hat)||_2 - 1)^2] over real/fake interpolates (paper Eq. 3), not multiplied by lambda.
 
     real, fake: (N, ...) of the same shape; eps: optional (N,) interpolation weights, U[0, 1] when None.
     With one_sided=True it is E[max(0, ||grad|| - 1)^2] (App. C). The result keeps the graph, so
-    `.backward()` reaches the critic's parameters through the double backward.
+    `.backward()` reaches the critic's parameters through the double backward. `grad_scale`: the fp16
+    loss scale (see `squared_gradient_norms`); None in fp32 and bf16.
     """
     x_hat = interpolate(real.detach(), fake.detach(), eps)  # Alg. 1 l.6
-    return penalty_from_norms(input_gradient_norms(critic, x_hat), one_sided=one_sided)
+    return penalty_from_norms(input_gradient_norms(critic, x_hat, grad_scale), one_sided=one_sided)
 
 
-def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
+def r1_penalty(critic: Critic, real: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """E_real[||grad_x D(x)||_2^2]: the zero-centred R1 regulariser on real data only, not multiplied
-    by gamma / 2. Keeps the graph for the double backward."""
+    by gamma / 2. Keeps the graph for the double backward; `grad_scale` as in `squared_gradient_norms`."""
     x = real.detach().requires_grad_(True)
-    return squared_gradient_norms(critic(x), x).mean()
+    return squared_gradient_norms(critic(x), x, grad_scale).mean()

@@ -26,6 +26,7 @@ from wgangp.config_checks import check_config, check_resume_compatible
 from wgangp.errors import CheckpointWriteError, NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.nets.layers import penalty_kwargs
 from wgangp.nets.random_arch import app_b_weight_decay, sample_architecture
+from wgangp.precision import configure_numerics
 from wgangp.sampling import load_checkpoint
 from wgangp.sweep.results import is_finished, make_result, read_result, write_result
 
@@ -114,6 +115,7 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
+        precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),  # `auto`: see README
         max_steps=cfg.generator_iters * objective.optimizer_steps_per_iter,  # global_step counts both players
         callbacks=callbacks,
         logger=loggers,

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from wgangp.errors import NonFiniteError
 from wgangp.rng import NOISE, step_generator
+from wgangp.strategies import GANDDPStrategy
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -158,6 +159,27 @@ class GANObjective(L.LightningModule):
         else:
             loss.backward()
 
+    def _optimizer_step(self, opt: torch.optim.Optimizer, loss: Tensor, player: nn.Module) -> None:
+        """Backward of `loss`, then one step of `player` (under trainer=ddp its gradients averaged over ranks)."""
+        opt.zero_grad(set_to_none=True)
+        self._backward(loss)
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, GANDDPStrategy):
+            strategy.average_gradients(player)
+        opt.step()
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        """The fp16 loss scaler of trainer.precision=16-mixed; None in fp32 and bf16 (which need none)."""
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        scaler = getattr(plugin, "scaler", None)
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def penalty_grad_scale(self) -> Tensor | None:
+        """The current fp16 loss scale, a 0-d tensor (no host sync), for a penalty's inner autograd.grad
+        (see wgangp.penalties.squared_gradient_norms); None unless training in 16-mixed."""
+        scaler = self._grad_scaler()
+        return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
+
     def train_iteration(
         self, real: Tensor, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator
     ) -> dict[str, Tensor]:
@@ -178,9 +200,7 @@ class GANObjective(L.LightningModule):
             with torch.no_grad():
                 fake = self.generator(z)  # l.5; no generator graph in critic steps
             terms = self.critic_terms(real[t], fake, rng)  # l.6-7
-            opt_d.zero_grad(set_to_none=True)
-            self._backward(terms["critic_loss"])
-            opt_d.step()  # l.9
+            self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
             self.after_critic_step()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach()
@@ -189,9 +209,10 @@ class GANObjective(L.LightningModule):
         z = self.sample_latent(m, rng)  # l.11
         with frozen(self.critic):  # the generator step needs no critic weight gradients
             g_terms = self.generator_terms(self.critic(self.generator(z)))
-        opt_g.zero_grad(set_to_none=True)
-        self._backward(g_terms["generator_loss"])
-        opt_g.step()  # l.12
+        self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, GANDDPStrategy):
+            strategy.broadcast_buffers(self)  # batch norm running statistics: rank 0's, as DDP keeps them
         out.update({k: v.detach() for k, v in g_terms.items()})
         return out
 
@@ -220,6 +241,11 @@ class GANObjective(L.LightningModule):
         """Record, without a host sync, the first iteration whose loss terms are not all finite."""
         values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
         bad = ~torch.isfinite(values)  # (K,)
+        scaler = self._grad_scaler()
+        if scaler is not None:
+            # fp16: an overflow in a step is the scaler's business (it skips that step and halves the
+            # scale); the run has diverged only when overflows persist until the scale is below 1.
+            bad = bad & (scaler.scale(torch.ones((), device=values.device)) < 1)
         if self._first_nonfinite_iter is None:
             self._term_names = list(terms)
             self._first_nonfinite_iter = torch.full((), -1, dtype=torch.long, device=values.device)

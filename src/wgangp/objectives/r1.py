@@ -30,7 +30,7 @@ class R1GAN(GANObjective):
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
         x = real.detach().requires_grad_(True)
         d_real = self.critic(x)  # one forward serves the loss and the regulariser
-        r1 = squared_gradient_norms(d_real, x).mean()
+        r1 = squared_gradient_norms(d_real, x, self.penalty_grad_scale()).mean()
         d_fake = self.critic(fake)
         return {
             "critic_loss": gan_discriminator_loss(d_real, d_fake) + 0.5 * self.gamma * r1,
