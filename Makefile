@@ -35,7 +35,7 @@ test: $(STAMP)  ## run the test suite (CPU, no downloads)
 test-slow: $(STAMP)  ## run the long checks marked `slow`
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak (~8 min); ARGS="--models toy"
+bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak (~10 min); ARGS="--models toy"
 	$(PY) scripts/bench.py $(ARGS)
 
 bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)
