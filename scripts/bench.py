@@ -43,9 +43,8 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -53,7 +52,7 @@ from wgangp.data.writers import labelled_images, write_cifar10
 from wgangp.objectives.base import GANObjective
 from wgangp.precision import bf16_is_fast, onednn_fp32_matmul_error, use_onednn_fp32_matmul
 from wgangp.rng import NOISE, step_generator
-from wgangp.train import CONF_DIR, build
+from wgangp.train import CONF_DIR, build, compose_config
 
 # What each model is benchmarked on: the toy MLP at the toy experiment's batch 256, the convnets on
 # CIFAR-10-shaped data (3x32x32, batch 64; generated files in the real format, read by the real loader).
@@ -75,20 +74,20 @@ PARAM_SIZES = {
 log = logging.getLogger("wgangp.bench")
 
 
-def compose_config(output_dir: Path, overrides: list[str]) -> DictConfig:
-    """The config `python src/train.py <overrides>` would run, with its run directory at output_dir."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
-
-
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def seconds_per_step(step: Callable[[], object], iters: int, device: torch.device, onednn: bool) -> float:
+    """Mean wall seconds of `iters` calls of `step`, device work included."""
+    with onednn_matmul(onednn):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(iters):
+            step()
+        sync(device)
+    return (time.perf_counter() - start) / iters
 
 
 @contextlib.contextmanager
@@ -166,14 +165,7 @@ class Reference:
         return {"critic_loss": torch.stack(critic_losses).mean(), "generator_loss": g_loss.detach()}
 
     def run(self, iters: int) -> float:
-        device = next(self.G.parameters()).device
-        with onednn_matmul(False):
-            sync(device)
-            start = time.perf_counter()
-            for _ in range(iters):
-                self.step()
-            sync(device)
-        return (time.perf_counter() - start) / iters
+        return seconds_per_step(self.step, iters, next(self.G.parameters()).device, onednn=False)
 
 
 class Bare:
@@ -202,14 +194,7 @@ class Bare:
         return terms
 
     def run(self, iters: int) -> float:
-        device = self.objective.device
-        with onednn_matmul(self.onednn):
-            sync(device)
-            start = time.perf_counter()
-            for _ in range(iters):
-                self.step()
-            sync(device)
-        return (time.perf_counter() - start) / iters
+        return seconds_per_step(self.step, iters, self.objective.device, self.onednn)
 
 
 class _BatchTimer(L.Callback):

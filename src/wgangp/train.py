@@ -10,11 +10,14 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -63,6 +66,18 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
             f"{output_dir.parent}; pass the checkpoint's path instead: ckpt_path=/path/to/last.ckpt"
         )
     return str(candidates[-1])
+
+
+def compose_config(output_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The config `python src/train.py <overrides>` would run, with its run directory at output_dir
+    (Hydra's compose API; for tests, benchmarks and notebooks)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
