@@ -3,6 +3,7 @@ the penalty unchanged; trainer.precision=auto and the oneDNN fp32 matmul check."
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from functools import partial
@@ -164,3 +165,30 @@ def test_fp16_with_a_grad_scaler_trains_through_overflow_steps(tiny_config):
     assert all(torch.isfinite(p).all() for p in objective.parameters())
     moved = [float((p - p0).abs().max()) for p, p0 in zip(objective.parameters(), initial, strict=True)]
     assert max(moved) > 1e-5
+
+
+def test_every_step_of_an_iteration_sees_the_weights_the_step_before_left_under_autocast():
+    """Lightning runs a whole generator iteration in one autocast region, which caches bf16 copies of the
+    weights: the loop must drop them after each optimizer step, or critic step 2 runs on step 1's weights."""
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+    generator = nn.Linear(2, 4)
+    generator.latent_dim = 2
+    objective = WGANGP(generator=generator, critic=critic, optimizer=partial(torch.optim.SGD, lr=0.5), n_critic=2)
+    probe, seen, after_step = torch.randn(3, 4), [], []
+    critic_terms = objective.critic_terms
+
+    def recording_terms(real, fake, rng):
+        with torch.no_grad():
+            seen.append(critic(probe).float())  # the critic as this step's forward sees it
+        return critic_terms(real, fake, rng)
+
+    objective.critic_terms = recording_terms
+    objective.after_critic_step = lambda: after_step.append(copy.deepcopy(critic))
+    opt_g, opt_d = objective.configure_optimizers()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        objective.train_iteration(torch.randn(2, 8, 4), opt_g, opt_d, torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        expected = after_step[0](probe).float()  # step 1's weights, cast afresh
+    assert not torch.allclose(seen[0], expected)  # step 1 moved the weights
+    torch.testing.assert_close(seen[1], expected, rtol=0, atol=0)

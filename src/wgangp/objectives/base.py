@@ -38,6 +38,17 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def _weights_changed() -> None:
+    """Call after changing weights in place (an optimizer step, clipping) inside one autocast region.
+
+    Lightning's bf16-mixed/16-mixed wrap the whole training_step, all n_critic + 1 optimizer steps of
+    a generator iteration, in one autocast region, and autocast caches its low-precision copies of
+    the weights until the region ends: without this, every forward after the first step of an
+    iteration would run on the weights as they were at its start (measured: a stale output).
+    """
+    torch.clear_autocast_cache()  # a no-op outside autocast
+
+
 def _rng_states() -> dict[str, Any]:
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -202,6 +213,7 @@ class GANObjective(L.LightningModule):
             terms = self.critic_terms(real[t], fake, rng)  # l.6-7
             self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
             self.after_critic_step()
+            _weights_changed()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach()
         out = {k: v / self.n_critic for k, v in sums.items()}
@@ -210,6 +222,7 @@ class GANObjective(L.LightningModule):
         with frozen(self.critic):  # the generator step needs no critic weight gradients
             g_terms = self.generator_terms(self.critic(self.generator(z)))
         self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
+        _weights_changed()
         strategy = self._trainer.strategy if self._trainer is not None else None
         if isinstance(strategy, GANDDPStrategy):
             strategy.broadcast_buffers(self)  # batch norm running statistics: rank 0's, as DDP keeps them
