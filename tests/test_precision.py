@@ -168,8 +168,8 @@ def test_fp16_with_a_grad_scaler_trains_through_overflow_steps(tiny_config):
 
 
 def test_every_step_of_an_iteration_sees_the_weights_the_step_before_left_under_autocast():
-    """Lightning runs a whole generator iteration in one autocast region, which caches bf16 copies of the
-    weights: the loop must drop them after each optimizer step, or critic step 2 runs on step 1's weights."""
+    """A plain torch.autocast region around a generator iteration caches bf16 copies of the weights: the
+    loop must drop them after each optimizer step, or critic step 2 runs on the iteration's initial weights."""
     torch.manual_seed(0)
     critic = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
     generator = nn.Linear(2, 4)

@@ -41,10 +41,10 @@ def frozen(module: nn.Module) -> Iterator[None]:
 def _weights_changed() -> None:
     """Call after changing weights in place (an optimizer step, clipping) inside one autocast region.
 
-    Lightning's bf16-mixed/16-mixed wrap the whole training_step, all n_critic + 1 optimizer steps of
-    a generator iteration, in one autocast region, and autocast caches its low-precision copies of
-    the weights until the region ends: without this, every forward after the first step of an
-    iteration would run on the weights as they were at its start (measured: a stale output).
+    A generator iteration's n_critic + 1 optimizer steps run inside one autocast region. Lightning's
+    region disables autocast's weight cache, but a plain `torch.autocast` (a user's own loop around
+    `train_iteration`, the bench's bare loop) keeps its low-precision copies of the weights until the
+    region ends, so every forward after the first step would run on the iteration's initial weights.
     """
     torch.clear_autocast_cache()  # a no-op outside autocast
 
