@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -9,6 +11,20 @@ from hydra.utils import instantiate
 from torch import nn
 
 from wgangp.rng import EVAL, step_generator
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Evaluate `modules` in eval mode inside the block and give each back its own mode after it
+    (the callbacks score a generator or critic mid-training)."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
 
 
 def load_checkpoint(ckpt_path: str | Path) -> dict:

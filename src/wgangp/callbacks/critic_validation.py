@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback
 
 from wgangp.plots import save_curves
 from wgangp.rng import EVAL, step_generator
+from wgangp.sampling import eval_mode
 
 
 class CriticValidation(Callback):
@@ -51,16 +52,12 @@ class CriticValidation(Callback):
         k = pl_module.generator_iter
         if self.history and self.history[-1][0] == k:
             return {}
-        modes = pl_module.generator.training, pl_module.critic.training
-        pl_module.generator.eval()
-        pl_module.critic.eval()
-        fake = torch.cat([pl_module.generator(self._z[i:i + self.batch_size].to(pl_module.device))
-                          for i in range(0, len(self._z), self.batch_size)])
-        d_fake = self._mean_score(pl_module, fake)
-        train = self._mean_score(pl_module, self._points["train"]) - d_fake
-        val = self._mean_score(pl_module, self._points["val"]) - d_fake
-        pl_module.generator.train(modes[0])
-        pl_module.critic.train(modes[1])
+        with eval_mode(pl_module.generator, pl_module.critic):
+            fake = torch.cat([pl_module.generator(self._z[i:i + self.batch_size].to(pl_module.device))
+                              for i in range(0, len(self._z), self.batch_size)])
+            d_fake = self._mean_score(pl_module, fake)
+            train = self._mean_score(pl_module, self._points["train"]) - d_fake
+            val = self._mean_score(pl_module, self._points["val"]) - d_fake
         self.history.append((k, train, val))
         metrics = {"val/w_estimate": val, "val/w_estimate_train": train, "val/w_estimate_gap": train - val}
         pl_module.log_metrics(metrics)

@@ -15,6 +15,7 @@ from torch import nn
 
 from wgangp.metrics.features import extract, generated_images, real_images, reference_stats, reference_stats_path
 from wgangp.metrics.quality import score_features
+from wgangp.sampling import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +106,10 @@ class QualityMetrics(Callback):
         wall = self.wall_seconds()
         if self._reference is None:
             self._prepare(trainer, pl_module)
-        generator = pl_module.generator
-        was_training = generator.training
-        generator.eval()
-        batches = generated_images(generator, self.num_samples, pl_module.seed, self.batch_size, pl_module.device)
-        features = extract(self._extractor, batches, pl_module.device)
-        generator.train(was_training)
+        with eval_mode(pl_module.generator):
+            batches = generated_images(pl_module.generator, self.num_samples, pl_module.seed, self.batch_size,
+                                       pl_module.device)
+            features = extract(self._extractor, batches, pl_module.device)
         scores = score_features(features, self._reference, self.splits, self.kid_subsets, self.kid_subset_size)
         metrics = {f"val/{name}": value for name, value in scores.items()}
         self._eval_seconds += time.perf_counter() - t0

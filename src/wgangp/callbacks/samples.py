@@ -12,6 +12,7 @@ from torchvision.utils import save_image
 
 from wgangp.callbacks.quality import is_image_data
 from wgangp.rng import EVAL, step_generator
+from wgangp.sampling import eval_mode
 
 
 class SampleGrid(Callback):
@@ -36,11 +37,8 @@ class SampleGrid(Callback):
     @torch.no_grad()
     def write(self, trainer: L.Trainer, pl_module, path: Path) -> Path:
         """Draw the grid of G(z_fixed) into `path` (PNG) and send it to image-capable loggers."""
-        generator = pl_module.generator
-        was_training = generator.training
-        generator.eval()
-        images = generator(self._z.to(pl_module.device)).float().cpu()  # (n, C, H, W) in [-1, 1]
-        generator.train(was_training)
+        with eval_mode(pl_module.generator):
+            images = pl_module.generator(self._z.to(pl_module.device)).float().cpu()  # (n, C, H, W) in [-1, 1]
         path.parent.mkdir(parents=True, exist_ok=True)
         nrow = math.ceil(math.sqrt(self.num_samples))
         save_image(images, path, nrow=nrow, normalize=True, value_range=(-1, 1))

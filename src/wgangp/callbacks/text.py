@@ -15,6 +15,7 @@ from wgangp.data.errors import DataError
 from wgangp.metrics.ngrams import NgramCounts, ngram_js, to_ids
 from wgangp.plots import save_curve
 from wgangp.rng import EVAL, step_generator
+from wgangp.sampling import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,9 @@ class TextDiagnostics(Callback):
     @torch.no_grad()
     def _generate(self, pl_module, z: torch.Tensor) -> torch.Tensor:
         """Character ids (n, seq_len) of G(z), by argmax per position."""
-        generator = pl_module.generator
-        was_training = generator.training
-        generator.eval()
-        ids = torch.cat([to_ids(generator(chunk.to(pl_module.device))).cpu() for chunk in z.split(self.batch_size)])
-        generator.train(was_training)
-        return ids
+        generator, device = pl_module.generator, pl_module.device
+        with eval_mode(generator):
+            return torch.cat([to_ids(generator(chunk.to(device))).cpu() for chunk in z.split(self.batch_size)])
 
     def evaluate(self, trainer: L.Trainer, pl_module) -> None:
         k = pl_module.generator_iter

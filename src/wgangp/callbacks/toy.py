@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from wgangp.metrics.w1 import wasserstein1
 from wgangp.plots import save_curve, save_value_surface
 from wgangp.rng import EVAL, step_generator
+from wgangp.sampling import eval_mode
 
 
 class ToyDiagnostics(Callback):
@@ -45,11 +46,8 @@ class ToyDiagnostics(Callback):
 
     @torch.no_grad()
     def _generated(self, pl_module) -> torch.Tensor:
-        was_training = pl_module.generator.training
-        pl_module.generator.eval()
-        fake = pl_module.generator(self._z.to(pl_module.device)).float().cpu()
-        pl_module.generator.train(was_training)
-        return fake
+        with eval_mode(pl_module.generator):
+            return pl_module.generator(self._z.to(pl_module.device)).float().cpu()
 
     def _evaluate(self, trainer: L.Trainer, pl_module) -> None:
         k = pl_module.generator_iter
@@ -62,16 +60,12 @@ class ToyDiagnostics(Callback):
         trainer.callback_metrics["val/w1"] = torch.tensor(w1)
 
     def _plot(self, pl_module, path: Path) -> Path:
-        critic = pl_module.critic
-        was_training = critic.training
-        critic.eval()
-        device = pl_module.device
-        path = save_value_surface(
-            path, lambda x: critic(x.to(device)).float().cpu(), self._real, self._generated(pl_module),
-            self.extent, title=f"generator iteration {pl_module.generator_iter}",
-        )
-        critic.train(was_training)
-        return path
+        critic, device = pl_module.critic, pl_module.device
+        with eval_mode(critic):
+            return save_value_surface(
+                path, lambda x: critic(x.to(device)).float().cpu(), self._real, self._generated(pl_module),
+                self.extent, title=f"generator iteration {pl_module.generator_iter}",
+            )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if not self.enabled:
