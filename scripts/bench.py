@@ -20,8 +20,10 @@ kernels), so machine noise hits all alike; a time is the median over rounds. Bef
 generator iteration of every variant from the initial weights is compared with the reference's: its
 mean critic and generator losses and both players' parameter gradients (relative L2 error).
 FLOPs of one generator iteration are counted with torch.utils.flop_counter (fp32 math; bf16 does the
-same operations), peaks are the best of a large matmul and a 3x3 convolution per dtype, timed in
-every round. `ratio` is reference seconds / variant seconds (> 1: faster than the reference).
+same operations), for the reference and for the project, whose piecewise-linear units spare the penalty's
+double backward a pass of zeros through the forward graph (wgangp.nets.layers.ReLU). Peaks are the
+best of a large matmul and a 3x3 convolution per dtype, timed in every round. `ratio` is reference
+seconds / variant seconds (> 1: faster than the reference).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from wgangp.data.writers import labelled_images, write_cifar10
+from wgangp.nets.layers import LeakyReLU, ReLU
 from wgangp.objectives.base import GANObjective
 from wgangp.precision import bf16_is_fast, onednn_fp32_matmul_error, use_onednn_fp32_matmul
 from wgangp.rng import NOISE, step_generator
@@ -111,6 +114,18 @@ def grads(module: nn.Module) -> Tensor:
     """All parameter gradients of `module`, flattened and concatenated (zeros where a gradient is None)."""
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().float().flatten()
                       for p in module.parameters()])
+
+
+def with_torch_units(module: nn.Module) -> nn.Module:
+    """`module` with the project's penalty-friendly ReLU / LeakyReLU swapped for torch.nn's, in place: the
+    nets as a popular port builds them (same function, same gradients, PyTorch's double backward)."""
+    for name, child in module.named_children():
+        if isinstance(child, (ReLU, LeakyReLU)):
+            plain = nn.LeakyReLU(child.negative_slope) if isinstance(child, LeakyReLU) else nn.ReLU()
+            setattr(module, name, plain)
+        else:
+            with_torch_units(child)
+    return module
 
 
 # ---- the variants ----------------------------------------------------------------------------------
@@ -291,13 +306,13 @@ class _GlobalOnly:
         return None
 
 
-def count_flops(objective: GANObjective, batches: Iterator[Tensor]) -> float:
-    """FLOPs (matmuls, convolutions and their backward passes) of one fp32 generator iteration."""
-    opt_g, opt_d = objective.configure_optimizers()
+def count_flops(step: Callable[[], object]) -> float:
+    """FLOPs (matmuls, convolutions and their backward passes) of one call of `step` (one fp32 generator
+    iteration)."""
     counter = FlopCounterMode(display=False)
     counter.mod_tracker = _GlobalOnly()
     with counter:
-        objective.train_iteration(next(batches), opt_g, opt_d, objective.step_rng())
+        step()
     return float(counter.get_total_flops())
 
 
@@ -343,8 +358,11 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
 
     _, dm_ref, obj_ref = make("32-true", "reference")
     # the project's noise stream of each generator iteration: the same z and epsilon in every variant
-    reference = Reference(obj_ref.generator, obj_ref.critic, cfg0, real_batches(dm_ref, device),
-                          lambda i: step_generator(obj_ref.seed, i, NOISE, device))
+    def make_reference(objective: GANObjective, datamodule: L.LightningDataModule) -> Reference:
+        return Reference(with_torch_units(objective.generator), with_torch_units(objective.critic), cfg0,
+                         real_batches(datamodule, device), lambda i: step_generator(objective.seed, i, NOISE, device))
+
+    reference = make_reference(obj_ref, dm_ref)
     variants: list = [reference]
     for precision in precisions:
         short = "fp32" if precision == "32-true" else "bf16"
@@ -357,9 +375,13 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
             variants.append(Bare(obj_off, real_batches(dm_off, device), precision, False,
                                  label="bare, oneDNN fp32 matmul off"))
 
-    # FLOPs of one generator iteration (on a throw-away copy, fp32)
+    # FLOPs of one generator iteration of the reference and of the project (on throw-away copies, fp32)
+    _, dm_f, obj_f = make("32-true", "flops-reference")
+    info["flops"] = {"reference": count_flops(make_reference(obj_f, dm_f).step)}
     _, dm_f, obj_f = make("32-true", "flops")
-    info["flops"] = count_flops(obj_f, real_batches(dm_f, device))
+    opt_g, opt_d = obj_f.configure_optimizers()
+    batches = real_batches(dm_f, device)
+    info["flops"]["project"] = count_flops(lambda: obj_f.train_iteration(next(batches), opt_g, opt_d, obj_f.step_rng()))
 
     # Correctness: one generator iteration of every variant from the initial weights, with learning rate 0
     # so every critic step and the generator step see the initial weights: the losses and the gradients of
@@ -523,14 +545,17 @@ def main() -> None:
         g, d = info["params"]
         label = f"{info['model']} ({g / 1e6:.2f}M / {d / 1e6:.2f}M, {info['batch']})"
         for row in rows:
-            rate = info["flops"] / row["seconds"]
+            flops = info["flops"]["reference" if row["variant"] == "reference" else "project"]
+            rate = flops / row["seconds"]
             p = peak["bf16" if row["precision"] == "bf16-mixed" else "fp32"]
             lo, hi = row["spread"]
-            print(f"| {label} | {info['flops'] / 1e9:.1f} | {row['precision']} | {row['variant']} | "
+            print(f"| {label} | {flops / 1e9:.1f} | {row['precision']} | {row['variant']} | "
                   f"{row['seconds']:.3f} ({lo:.3f}-{hi:.3f}) | {row['ratio']:.2f} | {rate / 1e9:.0f} | "
                   f"{100 * rate / p:.0f}% | {row['check']} |")
             failed = failed or not row["ok"]
-    print("\n% of peak: of the best fp32 kernel for fp32 rows, of the best bf16 kernel for bf16 rows. check: worst "
+    print("\nGFLOP / iter: counted on the variant's own step (the project skips the zero pass the penalty's double "
+          "backward makes through torch.nn's ReLU / LeakyReLU). "
+          "% of peak: of the best fp32 kernel for fp32 rows, of the best bf16 kernel for bf16 rows. check: worst "
           f"relative error of the losses and parameter gradients after one iteration vs the reference "
           f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['bf16-mixed']:.0e} bf16).")
     if failed:

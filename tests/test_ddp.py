@@ -17,9 +17,13 @@ from wgangp.strategies import GANDDPStrategy
 
 HERE = Path(__file__).resolve().parent
 # A tiny toy run: 3 generator iterations of n_critic=5 critic steps, 16-wide MLPs, batch 8 per process, in
-# fp32 (bf16 rounding would hide the comparison with the single process).
+# fp32 (bf16 rounding would hide the comparison with the single process), with SGD: its update is linear
+# in the gradient, so the two runs' different summation orders stay rounding-sized. Adam's first steps are
+# sign-like: a gradient that is 0 in exact arithmetic (the bias of a unit active on every row, where
+# E[D(fake)] - E[D(real)] cancels) is rounding noise of either sign, and Adam turns it into a step of lr.
 COMMON = ["experiment=toy", "model.generator.width=16", "model.critic.width=16", "generator_iters=3",
-          "trainer.precision=32-true"]
+          "trainer.precision=32-true", "objective.optimizer._target_=torch.optim.SGD", "objective.optimizer.lr=0.1",
+          "~objective.optimizer.betas", "~objective.optimizer.fused"]
 
 
 def _free_port() -> int:

@@ -8,12 +8,20 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
-from torch import nn
+from torch import Tensor, nn
 
 from conftest import TINY, compose_config
 from wgangp.data.base import GANDataModule
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
-from wgangp.nets.layers import BottleneckBlock, Gated, ResBlock, penalty_kwargs, penalty_safe_norm
+from wgangp.nets.layers import (
+    BottleneckBlock,
+    Gated,
+    LeakyReLU,
+    ReLU,
+    ResBlock,
+    penalty_kwargs,
+    penalty_safe_norm,
+)
 from wgangp.nets.random_arch import (
     TABLE_1,
     RandomArchCritic,
@@ -24,6 +32,7 @@ from wgangp.nets.random_arch import (
 )
 from wgangp.nets.resnet import ResNet101Critic, ResNet101Generator, ResNetCritic, ResNetGenerator
 from wgangp.objectives.wgan_gp import WGANGP
+from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
 from wgangp.train import build, train
 
@@ -155,13 +164,13 @@ def output_shapes(modules, run):
 def test_resnet_matches_the_layer_table_of_appendix_f():
     g = ResNetGenerator((3, 32, 32))
     assert [type(b) for b in g.blocks] == [ResBlock] * 3 and [b.resample for b in g.blocks] == ["up"] * 3
-    assert [type(m) for m in g.output] == [nn.BatchNorm2d, nn.ReLU, nn.Conv2d, nn.Tanh]
+    assert [type(m) for m in g.output] == [nn.BatchNorm2d, ReLU, nn.Conv2d, nn.Tanh]
     assert g.output[2].kernel_size == (3, 3) and g.input[0].in_features == 128
     shapes = output_shapes([g.input, *g.blocks, g.output], lambda: g(torch.randn(1, 128)))
     assert shapes == [(128, 4, 4), (128, 8, 8), (128, 16, 16), (128, 32, 32), (3, 32, 32)]
     # pre-activation, two 3x3 convs, nearest-neighbour up-sampling before the second conv
     up = [type(m) for m in g.blocks[0].residual]
-    assert up == [nn.BatchNorm2d, nn.ReLU, nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Upsample, nn.Conv2d]
+    assert up == [nn.BatchNorm2d, ReLU, nn.Conv2d, nn.BatchNorm2d, ReLU, nn.Upsample, nn.Conv2d]
     assert g.blocks[0].residual[5].mode == "nearest"
 
     d = ResNetCritic((3, 32, 32))
@@ -171,8 +180,8 @@ def test_resnet_matches_the_layer_table_of_appendix_f():
     assert shapes == [(128, 16, 16), (128, 8, 8), (128, 8, 8), (128, 8, 8), (1,)]
     assert (d.output.in_features, d.output.out_features) == (128, 1)
     # mean pooling after the second conv; the first block sees the image, so no ReLU before its first conv
-    assert layer_types(d.blocks[0].residual) == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.AvgPool2d]
-    assert layer_types(d.blocks[1].residual) == [nn.ReLU, nn.Conv2d, nn.ReLU, nn.Conv2d, nn.AvgPool2d]
+    assert layer_types(d.blocks[0].residual) == [nn.Conv2d, ReLU, nn.Conv2d, nn.AvgPool2d]
+    assert layer_types(d.blocks[1].residual) == [ReLU, nn.Conv2d, ReLU, nn.Conv2d, nn.AvgPool2d]
     assert not any(isinstance(m, nn.BatchNorm2d | nn.GroupNorm) for m in d.modules())  # App. F: no norm in D
     convs = [m for m in weight_layers(d) if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
     assert len(convs) == 8 and all(c.out_channels == 128 for c in convs)  # [3x3] x 2 per block
@@ -226,7 +235,7 @@ def test_depth_counts_the_weight_layers_of_the_32x32_nets(depth, per_map):
 
 def test_table_1_fields_are_configurable_one_by_one():
     base = DCGANCritic((3, 32, 32))
-    assert [type(m) for m in base.net[:2]] == [nn.Conv2d, nn.LeakyReLU] and base.net[0].out_channels == 64
+    assert [type(m) for m in base.net[:2]] == [nn.Conv2d, LeakyReLU] and base.net[0].out_channels == 64
     g = DCGANGenerator((3, 32, 32), nonlinearity="softplus", norm="none", base_filters=32)
     acts = {type(m).__name__ for m in g.modules()} & {"ReLU", "LeakyReLU", "SmoothELU", "Tanh", "BatchNorm2d"}
     assert acts == {"SmoothELU", "Tanh"}  # tanh only at the output
@@ -363,3 +372,61 @@ def test_random_arch_trains_through_hydra_and_logs_its_architecture(tmp_path, pe
     assert [int(r["step"]) for r in rows] == [1, 2]
     hparams = OmegaConf.load(tmp_path / "run/hparams.yaml")  # the sampled choices, as hyperparameters
     assert hparams.arch == {"arch_seed": 45, **sample_architecture(45)}
+
+
+# ---- the penalty-friendly piecewise-linear units --------------------------------------------------------------
+PIECEWISE = [(ReLU, nn.ReLU, {}), (LeakyReLU, nn.LeakyReLU, {"negative_slope": 0.2})]
+
+
+def _two_layer(unit: type[nn.Module], kwargs: dict, seed: int = 0) -> tuple[nn.Module, list[Tensor]]:
+    """Linear(3, 16), unit, Linear(16, 1) with seeded weights, and a list the hidden pre-activation's
+    gradients are appended to whenever a backward pass reaches it."""
+    torch.manual_seed(seed)
+    first, last, act = nn.Linear(3, 16), nn.Linear(16, 1), unit(**kwargs)
+    seen: list[Tensor] = []
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first, self.act, self.last = first, act, last
+
+        def forward(self, x: Tensor) -> Tensor:
+            h = self.first(x)
+            if h.requires_grad:
+                h.register_hook(lambda g: seen.append(g.detach().clone()))
+            return self.last(self.act(h)).squeeze(1)
+
+    return Net(), seen
+
+
+@pytest.mark.parametrize("ours, torchs, kwargs", PIECEWISE)
+def test_piecewise_linear_units_give_pytorchs_outputs_and_first_and_second_order_gradients(ours, torchs, kwargs):
+    x = torch.randn(64, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.equal(ours(**kwargs)(x), torchs(**kwargs)(x))
+    assert torch.autograd.gradcheck(ours(**kwargs), (x,))
+    assert torch.autograd.gradgradcheck(ours(**kwargs), (x,))
+    # a gradient penalty's parameter gradients: the same bits as with PyTorch's unit
+    real, fake = torch.randn(32, 3), torch.randn(32, 3)
+    eps = torch.rand(32)
+    grads = []
+    for unit in (ours, torchs):
+        net, _ = _two_layer(unit, kwargs)
+        loss = net(fake).mean() - net(real).mean() + 10 * gradient_penalty(net, real, fake, eps=eps)
+        grads.append(torch.autograd.grad(loss, list(net.parameters())))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("ours, torchs, kwargs", PIECEWISE)
+def test_the_penalty_double_backward_does_not_revisit_the_forward_pass_with_zeros(ours, torchs, kwargs):
+    """PyTorch's unit sends an all-zero gradient back into the forward pass at the interpolates during
+    the penalty's double backward; ours does not go there at all."""
+    x = torch.randn(32, 3)
+    for unit, second_visits in ((torchs, 1), (ours, 0)):
+        net, seen = _two_layer(unit, kwargs)
+        x_hat = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(net(x_hat).sum(), x_hat, create_graph=True)
+        assert len(seen) == 1  # the input gradient itself passes through the pre-activation
+        g.norm(dim=1).sub(1).pow(2).mean().backward()
+        assert len(seen) == 1 + second_visits
+        assert all(not v.any() for v in seen[1:])  # what PyTorch's unit sends there is zeros

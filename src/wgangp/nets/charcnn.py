@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from wgangp.nets.layers import ReLU
+
 
 def _text_shape(data_shape: tuple[int, ...], net: str) -> tuple[int, int]:
     """(vocab_size, seq_len) of a one-hot text data_shape, else ValueError."""
@@ -28,9 +30,9 @@ class ResBlock1d(nn.Module):
         super().__init__()
         self.residual_scale = float(residual_scale)
         self.branch = nn.Sequential(
-            nn.ReLU(),
+            ReLU(),
             nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2),
-            nn.ReLU(),
+            ReLU(),
             nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2),
         )
 

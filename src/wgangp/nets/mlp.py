@@ -9,6 +9,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from wgangp.nets.layers import ReLU
+
 
 def relu_mlp(in_dim: int, out_dim: int, width: int, hidden_layers: int) -> nn.Sequential:
     """(Linear, ReLU) x hidden_layers, then Linear, with PyTorch's default initialisation.
@@ -20,7 +22,7 @@ def relu_mlp(in_dim: int, out_dim: int, width: int, hidden_layers: int) -> nn.Se
     dims = [in_dim] + [width] * hidden_layers
     layers: list[nn.Module] = []
     for a, b in zip(dims[:-1], dims[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.ReLU()]
+        layers += [nn.Linear(a, b), ReLU()]
     layers.append(nn.Linear(dims[-1], out_dim))
     return nn.Sequential(*layers)
 

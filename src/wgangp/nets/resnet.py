@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wgangp.nets.layers import BottleneckBlock, ResBlock, Reshape, image_shape, norm2d, penalty_safe_norm
+from wgangp.nets.layers import BottleneckBlock, ReLU, ResBlock, Reshape, image_shape, norm2d, penalty_safe_norm
 
 RESNET_SIZES = (32, 64, 128)
 RESNET101_SIZES = (64,)
@@ -34,7 +34,7 @@ class ResNetGenerator(nn.Module):
         self.input = nn.Sequential(nn.Linear(self.latent_dim, channels * 16), Reshape(channels, 4, 4))
         self.blocks = nn.Sequential(*[ResBlock(channels, channels, "up", norm) for _ in range(ups)])
         self.output = nn.Sequential(
-            norm2d(norm, channels), nn.ReLU(), nn.Conv2d(channels, out_channels, 3, padding=1), nn.Tanh()
+            norm2d(norm, channels), ReLU(), nn.Conv2d(channels, out_channels, 3, padding=1), nn.Tanh()
         )
 
     def forward(self, z: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ class GANGP(GANObjective):
         self.gp_weight = float(gp_weight)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = self.critic_scores(real, fake)
         eps = self.sample_uniform(real.size(0), rng)  # one epsilon per sample, as Alg. 1 l.4
         norms = input_gradient_norms(self.critic, interpolate(real, fake, eps), self.penalty_grad_scale())  # (m,)
         penalty = penalty_from_norms(norms)

@@ -29,7 +29,7 @@ class WGANGP(GANObjective):
         self.one_sided = bool(one_sided)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = self.critic_scores(real, fake)
         eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
         norms = input_gradient_norms(self.critic, interpolate(real, fake, eps), self.penalty_grad_scale())  # l.6, (m,)
         penalty = penalty_from_norms(norms, one_sided=self.one_sided)
