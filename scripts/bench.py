@@ -51,7 +51,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from wgangp.data.writers import labelled_images, write_cifar10
-from wgangp.nets.layers import LeakyReLU, ReLU
+from wgangp.nets.layers import with_torch_units
 from wgangp.objectives.base import GANObjective
 from wgangp.precision import bf16_is_fast, onednn_fp32_matmul_error, use_onednn_fp32_matmul
 from wgangp.rng import NOISE, step_generator
@@ -114,18 +114,6 @@ def grads(module: nn.Module) -> Tensor:
     """All parameter gradients of `module`, flattened and concatenated (zeros where a gradient is None)."""
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().float().flatten()
                       for p in module.parameters()])
-
-
-def with_torch_units(module: nn.Module) -> nn.Module:
-    """`module` with the project's penalty-friendly ReLU / LeakyReLU swapped for torch.nn's, in place: the
-    nets as a popular port builds them (same function, same gradients, PyTorch's double backward)."""
-    for name, child in module.named_children():
-        if isinstance(child, (ReLU, LeakyReLU)):
-            plain = nn.LeakyReLU(child.negative_slope) if isinstance(child, LeakyReLU) else nn.ReLU()
-            setattr(module, name, plain)
-        else:
-            with_torch_units(child)
-    return module
 
 
 # ---- the variants ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The image nets: shapes at every resolution, per-sample critics, App. F's layer table, Table 1, training."""
 
+import copy
 import csv
 import logging
 from collections import Counter
@@ -14,6 +15,7 @@ from conftest import TINY, compose_config
 from wgangp.data.base import GANDataModule
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
 from wgangp.nets.layers import (
+    AvgPool2d,
     BottleneckBlock,
     Gated,
     LeakyReLU,
@@ -21,6 +23,7 @@ from wgangp.nets.layers import (
     ResBlock,
     penalty_kwargs,
     penalty_safe_norm,
+    with_torch_units,
 )
 from wgangp.nets.random_arch import (
     TABLE_1,
@@ -180,8 +183,8 @@ def test_resnet_matches_the_layer_table_of_appendix_f():
     assert shapes == [(128, 16, 16), (128, 8, 8), (128, 8, 8), (128, 8, 8), (1,)]
     assert (d.output.in_features, d.output.out_features) == (128, 1)
     # mean pooling after the second conv; the first block sees the image, so no ReLU before its first conv
-    assert layer_types(d.blocks[0].residual) == [nn.Conv2d, ReLU, nn.Conv2d, nn.AvgPool2d]
-    assert layer_types(d.blocks[1].residual) == [ReLU, nn.Conv2d, ReLU, nn.Conv2d, nn.AvgPool2d]
+    assert layer_types(d.blocks[0].residual) == [nn.Conv2d, ReLU, nn.Conv2d, AvgPool2d]
+    assert layer_types(d.blocks[1].residual) == [ReLU, nn.Conv2d, ReLU, nn.Conv2d, AvgPool2d]
     assert not any(isinstance(m, nn.BatchNorm2d | nn.GroupNorm) for m in d.modules())  # App. F: no norm in D
     convs = [m for m in weight_layers(d) if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
     assert len(convs) == 8 and all(c.out_channels == 128 for c in convs)  # [3x3] x 2 per block
@@ -430,3 +433,60 @@ def test_the_penalty_double_backward_does_not_revisit_the_forward_pass_with_zero
         g.norm(dim=1).sub(1).pow(2).mean().backward()
         assert len(seen) == 1 + second_visits
         assert all(not v.any() for v in seen[1:])  # what PyTorch's unit sends there is zeros
+
+
+def _zero_visits(critic: nn.Module, x: Tensor) -> list[str]:
+    """Modules of `critic` whose output at `x` receives an all-zero gradient during the double backward
+    of a gradient penalty at `x` (the pass PyTorch makes when an op records its input in its backward)."""
+    zero: list[str] = []
+    handles = []
+
+    def watch(name):
+        def hook(module, args, out):
+            if isinstance(out, Tensor) and out.requires_grad:
+                out.register_hook(lambda g: zero.append(name) if g is not None and not g.any() else None)
+        return hook
+
+    for name, module in critic.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(watch(name)))
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    zero.clear()  # only the double backward counts
+    g.flatten(1).norm(dim=1).sub(1).pow(2).mean().backward()
+    for h in handles:
+        h.remove()
+    return zero
+
+
+@pytest.mark.parametrize("name", ["resnet", "lsun_no_norm", "mlp", "charcnn"])
+def test_no_critic_sends_zeros_back_through_its_forward_pass_in_the_penalty_double_backward(name):
+    """Every unit and pool of the nets (ReLU, LeakyReLU, the ResNet's mean pool) keeps the penalty's double
+    backward out of the forward pass at the interpolates; torch.nn's units would send zeros through it."""
+    overrides = {"mlp": ["model.critic.width=16"], "charcnn": ["model.critic.dim=8"]}
+    if name in overrides:  # not image nets: not in MODELS
+        critic = instantiate(compose_config("unused", [f"model={name}", *overrides[name]]).model.critic,
+                             data_shape=(5, 8) if name == "charcnn" else (1, 8, 8))
+    else:
+        critic = make(name, "critic", SHAPES[32], uses_penalty=True)
+    x = torch.randn(4, *critic.data_shape)
+    assert _zero_visits(critic, x) == []
+    assert _zero_visits(with_torch_units(critic), x) != []  # the check sees what it guards against
+
+
+def test_mean_pool_gives_pytorchs_outputs_and_first_and_second_order_gradients():
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.equal(AvgPool2d(2)(x), nn.AvgPool2d(2)(x))
+    assert torch.autograd.gradcheck(AvgPool2d(2), (x,))
+    assert torch.autograd.gradgradcheck(AvgPool2d(2), (x,))
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), ReLU(), AvgPool2d(2), nn.Flatten(), nn.Linear(8 * 16, 1))
+    real, fake, eps = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8), torch.rand(4)
+    grads = []
+    plain = with_torch_units(copy.deepcopy(critic))  # the same weights, torch.nn's pool and unit
+    assert type(plain[1]) is nn.ReLU and type(plain[2]) is nn.AvgPool2d and type(critic[2]) is AvgPool2d
+    for net in (critic, plain):
+        loss = net(fake).mean() - net(real).mean() + 10 * gradient_penalty(net, real, fake, eps=eps)
+        grads.append(torch.autograd.grad(loss, list(net.parameters())))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

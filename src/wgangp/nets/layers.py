@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import get_class
 from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,13 @@ class _PiecewiseLinear(torch.autograd.Function):
         out = F.leaky_relu(x, negative_slope) if negative_slope else F.relu(x)
         ctx.save_for_backward(out)
         ctx.negative_slope = negative_slope
+        ctx.set_materialize_grads(False)  # "no gradient" stays None instead of becoming a tensor of zeros
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, None]:
+        if grad is None:  # e.g. from a convolution's double backward, which has nothing for its input
+            return None, None
         (out,) = ctx.saved_tensors
         out = out.detach()  # the mask (out > 0) is a constant of the input-gradient graph
         if ctx.negative_slope:
@@ -68,6 +72,56 @@ class LeakyReLU(nn.LeakyReLU):
 
     def forward(self, x: Tensor) -> Tensor:
         return _PiecewiseLinear.apply(x, float(self.negative_slope))
+
+
+class _AvgPool2d(torch.autograd.Function):
+    """avg_pool2d whose backward is a function of the incoming gradient alone.
+
+    Pooling is linear, but PyTorch's AvgPool2dBackward0 records its input as an input of the
+    input-gradient graph, and the double backward of a gradient penalty sends explicit zeros back
+    through the forward pass from there (aten's formula for the input of avg_pool2d_backward is zeros):
+    the ResNet critic's mean pools made it redo every convolution's backward at the interpolates with
+    zeros. Here the saved input enters the backward detached (it only gives the shape).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, pool: nn.AvgPool2d) -> Tensor:
+        ctx.args = (_pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding),
+                    pool.ceil_mode, pool.count_include_pad, pool.divisor_override)
+        ctx.save_for_backward(x)
+        ctx.set_materialize_grads(False)
+        return F.avg_pool2d(x, *ctx.args)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, None]:
+        if grad is None:
+            return None, None
+        (x,) = ctx.saved_tensors
+        return torch.ops.aten.avg_pool2d_backward(grad, x.detach(), *ctx.args), None
+
+
+class AvgPool2d(nn.AvgPool2d):
+    """nn.AvgPool2d with a penalty-friendly backward (`_AvgPool2d`); the ResNets' mean pooling."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _AvgPool2d.apply(x, self)
+
+
+def with_torch_units(module: nn.Module) -> nn.Module:
+    """`module` with the penalty-friendly ReLU, LeakyReLU and AvgPool2d above swapped for torch.nn's, in
+    place: the nets as a popular port builds them (same function and gradients, PyTorch's double backward;
+    scripts/bench.py's reference)."""
+    for name, child in module.named_children():
+        if isinstance(child, LeakyReLU):
+            setattr(module, name, nn.LeakyReLU(child.negative_slope))
+        elif isinstance(child, ReLU):
+            setattr(module, name, nn.ReLU())
+        elif isinstance(child, AvgPool2d):
+            setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
+                                               child.count_include_pad, child.divisor_override))
+        else:
+            with_torch_units(child)
+    return module
 
 
 class SmoothELU(nn.Module):
@@ -198,7 +252,7 @@ class ResBlock(nn.Module):
             raise ValueError(f"resample must be None, 'up' or 'down'; got {resample!r}")
         self.resample = resample
         up = [nn.Upsample(scale_factor=2, mode="nearest")] if resample == "up" else []
-        down = [nn.AvgPool2d(2)] if resample == "down" else []
+        down = [AvgPool2d(2)] if resample == "down" else []
         pre = [norm2d(norm, cin), ReLU()] if preactivate else []
         self.residual = nn.Sequential(
             *pre,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wgangp.nets.layers import BottleneckBlock, ReLU, ResBlock, Reshape, image_shape, norm2d, penalty_safe_norm
+from wgangp.nets.layers import (
+    BottleneckBlock,
+    ReLU,
+    ResBlock,
+    Reshape,
+    image_shape,
+    norm2d,
+    penalty_safe_norm,
+)
 
 RESNET_SIZES = (32, 64, 128)
 RESNET101_SIZES = (64,)
@@ -69,10 +77,11 @@ class ResNetCritic(nn.Module):
             ResBlock(channels, channels, None, self.norm),
             ResBlock(channels, channels, None, self.norm),
         )
+        self.relu = ReLU()
         self.output = nn.Linear(channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.blocks(x).relu().mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
+        h = self.relu(self.blocks(x)).mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
         return self.output(h).squeeze(1)
 
 
