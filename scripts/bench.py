@@ -64,7 +64,7 @@ MODELS = {
     "dcgan": ["model=dcgan", "data=cifar10", "data.batch_size=64"],
     "resnet": ["model=resnet", "data=cifar10", "data.batch_size=64"],
 }
-DEFAULT_ITERS = {"toy": 10, "dcgan": 2, "resnet": 1}
+DEFAULT_ITERS = {"toy": 30, "dcgan": 2, "resnet": 1}
 # Tolerances of the correctness check (relative errors against the fp32 reference): fp32 differs only in
 # summation order; bf16 rounds every matmul input to 8 bits of mantissa.
 CHECK_TOL = {"32-true": 1e-3, "bf16-mixed": 0.1}
