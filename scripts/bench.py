@@ -13,7 +13,8 @@ Variants, each from the same initial weights and on the same real batches, z and
 - lightning: the project as users run it, `Trainer.fit` with the project's default callbacks and CSV
   logger, at each precision;
 - bare: the project's `train_iteration` in a Python loop (Lightning's overhead is lightning - bare);
-- bare, oneDNN fp32 matmul off (toy fp32 only): the project without that lever.
+- bare, oneDNN fp32 matmul off (toy fp32 only), and (toy, --ablations) bare with torch.nn's ReLU, with
+  foreach Adam, with separate real and fake critic forwards: the project without one lever each.
 
 The variants run round-robin (each round runs every variant for --iters iterations, then the peak
 kernels), so machine noise hits all alike; a time is the median over rounds. Before timing, one
@@ -116,6 +117,29 @@ def grads(module: nn.Module) -> Tensor:
                       for p in module.parameters()])
 
 
+def _torch_units(objective: GANObjective) -> None:
+    with_torch_units(objective.generator)
+    with_torch_units(objective.critic)
+
+
+def _foreach_adam(objective: GANObjective) -> None:
+    objective.optimizer_factory = partial(objective.optimizer_factory, fused=False)
+    objective.generator_optimizer_factory = partial(objective.generator_optimizer_factory, fused=False)
+
+
+def _two_critic_forwards(objective: GANObjective) -> None:
+    objective.critic_scores = lambda real, fake: (objective.critic(real), objective.critic(fake))
+
+
+# The project's levers, each undone alone in a `bare` variant of the toy step (--ablations): the row's
+# ratio next to the plain `bare` row is what that lever is worth.
+LEVERS: dict[str, Callable[[GANObjective], None]] = {
+    "torch.nn ReLU (zero pass kept)": _torch_units,
+    "foreach Adam (not fused)": _foreach_adam,
+    "separate real and fake critic forwards": _two_critic_forwards,
+}
+
+
 # ---- the variants ----------------------------------------------------------------------------------
 class Reference:
     """Algorithm 1 as the popular PyTorch ports write it, fp32, default backend settings."""
@@ -175,9 +199,10 @@ class Bare:
     """The project's generator iteration (GANObjective.train_iteration) in a plain loop, no Trainer."""
 
     def __init__(self, objective: GANObjective, batches: Iterator[Tensor], precision: str, onednn: bool,
-                 label: str = "bare") -> None:
+                 label: str = "bare", flops_as: str = "project") -> None:
         self.objective, self.batches, self.precision, self.onednn, self.label = (
             objective, batches, precision, onednn, label)
+        self.flops_as = flops_as  # whose FLOP count this variant runs: "project" or "reference"
         self.opt_g, self.opt_d = objective.configure_optimizers()
 
     def autocast(self):
@@ -362,6 +387,12 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
             _, dm_off, obj_off = make(precision, "bare-fp32-nodnn")
             variants.append(Bare(obj_off, real_batches(dm_off, device), precision, False,
                                  label="bare, oneDNN fp32 matmul off"))
+        if name == "toy" and args.ablations:
+            for i, (lever, undo) in enumerate(LEVERS.items()):
+                _, dm_a, obj_a = make(precision, f"bare-{short}-ablation{i}")
+                undo(obj_a)
+                variants.append(Bare(obj_a, real_batches(dm_a, device), precision, onednn, label=f"bare, {lever}",
+                                     flops_as="reference" if undo is _torch_units else "project"))
 
     # FLOPs of one generator iteration of the reference and of the project (on throw-away copies, fp32)
     _, dm_f, obj_f = make("32-true", "flops-reference")
@@ -422,6 +453,7 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
             "variant": v.label, "precision": v.precision, "seconds": s, "ratio": ref_s / s,
             "spread": (min(times[id(v)]), max(times[id(v)])),
             "check": "(reference)" if v is reference else f"{'ok' if ok else 'FAIL'} {worst:.0e}",
+            "flops_as": getattr(v, "flops_as", "reference" if v is reference else "project"),
             "ok": ok,
         })
     info["peaks"] = peaks
@@ -480,6 +512,8 @@ def main() -> None:
     parser.add_argument("--iters", type=parse_iters, default={},
                         help=f"generator iterations per variant per round, e.g. toy=20 (default {DEFAULT_ITERS})")
     parser.add_argument("--n-critic", type=int, default=5)
+    parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True,
+                        help="toy only: the project with each of its levers undone alone (--no-ablations: skip)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--params", action="store_true", help="print every model's parameter counts and exit")
     args = parser.parse_args()
@@ -533,7 +567,7 @@ def main() -> None:
         g, d = info["params"]
         label = f"{info['model']} ({g / 1e6:.2f}M / {d / 1e6:.2f}M, {info['batch']})"
         for row in rows:
-            flops = info["flops"]["reference" if row["variant"] == "reference" else "project"]
+            flops = info["flops"][row["flops_as"]]
             rate = flops / row["seconds"]
             p = peak["bf16" if row["precision"] == "bf16-mixed" else "fp32"]
             lo, hi = row["spread"]
@@ -541,8 +575,8 @@ def main() -> None:
                   f"{row['seconds']:.3f} ({lo:.3f}-{hi:.3f}) | {row['ratio']:.2f} | {rate / 1e9:.0f} | "
                   f"{100 * rate / p:.0f}% | {row['check']} |")
             failed = failed or not row["ok"]
-    print("\nGFLOP / iter: counted on the variant's own step (the project skips the zero pass the penalty's double "
-          "backward makes through torch.nn's ReLU / LeakyReLU). "
+    print("\nGFLOP / iter: counted on the reference's and on the project's step (the project skips the zero pass "
+          "the penalty's double backward makes through torch.nn's ReLU, LeakyReLU and AvgPool2d). "
           "% of peak: of the best fp32 kernel for fp32 rows, of the best bf16 kernel for bf16 rows. check: worst "
           f"relative error of the losses and parameter gradients after one iteration vs the reference "
           f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['bf16-mixed']:.0e} bf16).")
