@@ -109,3 +109,35 @@ def test_critic_loss_terms_match_equation_3():
     w = obj.critic(real).mean() - obj.critic(fake).mean()
     torch.testing.assert_close(terms["w_estimate"], w)
     torch.testing.assert_close(terms["critic_loss"], -w + obj.gp_weight * terms["gradient_penalty"])
+
+
+class _BatchNormCritic(torch.nn.Module):
+    """Scores that depend on the batch (batch norm in train mode), and a record of the batch sizes seen."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = torch.nn.BatchNorm1d(2)
+        self.batches = []
+
+    def forward(self, x):
+        self.batches.append(x.size(0))
+        return self.norm(x).sum(1)
+
+
+def test_a_penalised_critic_scores_real_and_fake_in_one_forward_and_any_other_in_two():
+    obj = make_objective()
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    calls = []
+    handle = obj.critic.register_forward_hook(lambda m, args, out: calls.append(args[0].size(0)))
+    d_real, d_fake = obj.critic_scores(real, fake)
+    handle.remove()
+    assert calls == [16]  # one forward over cat([real, fake])
+    torch.testing.assert_close(d_real, obj.critic(real))  # the same per-sample scores as two forwards
+    torch.testing.assert_close(d_fake, obj.critic(fake))
+
+    # an unpenalised objective's critic may hold batch norm: real and fake keep their own statistics
+    obj.uses_gradient_penalty = False
+    obj.critic = _BatchNormCritic()
+    d_real, d_fake = obj.critic_scores(real, fake)
+    assert obj.critic.batches == [8, 8]
+    torch.testing.assert_close(d_real, torch.nn.functional.batch_norm(real, None, None, training=True).sum(1))

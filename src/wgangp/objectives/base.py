@@ -134,8 +134,9 @@ class GANObjective(L.LightningModule):
 
         A penalised critic scores every sample on its own (no batch norm, Sec. 4), so one forward over
         cat([real, fake]) gives the same scores with half the kernel launches and twice the rows per
-        matmul (3% of a toy WGAN-GP iteration here). Any other critic may
-        hold batch norm, whose statistics must stay those of the real and of the fake batch: two forwards.
+        matmul (1.09x on the toy WGAN-GP step in bf16, nothing measurable in fp32; scripts/bench.py).
+        Any other critic may hold batch norm, whose statistics must stay those of the real and of the
+        fake batch: two forwards.
         """
         if not self.uses_gradient_penalty:
             return self.critic(real), self.critic(fake)

@@ -23,7 +23,7 @@ class StandardGAN(GANObjective):
         self.saturating = bool(saturating)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = self.critic_scores(real, fake)
         return {
             "critic_loss": gan_discriminator_loss(d_real, d_fake),
             "d_real": torch.sigmoid(d_real).mean(),  # the discriminator's mean probabilities

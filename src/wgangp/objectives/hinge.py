@@ -13,7 +13,7 @@ class HingeGAN(GANObjective):
     """Discriminator: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]; generator: -E[D(G(z))]."""
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = self.critic_scores(real, fake)
         return {
             "critic_loss": hinge_discriminator_loss(d_real, d_fake),
             "d_real": d_real.mean(),

@@ -13,7 +13,7 @@ class LSGAN(GANObjective):
     """Discriminator: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]; generator: 1/2 E[(D(G(z)) - 1)^2]."""
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        d_real, d_fake = self.critic_scores(real, fake)
         return {
             "critic_loss": least_squares_discriminator_loss(d_real, d_fake),
             "d_real": d_real.mean(),

@@ -25,7 +25,7 @@ class WGANClip(GANObjective):
         self.clip_value = float(clip_value)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        critic_loss = wasserstein_critic_loss(self.critic(real), self.critic(fake))
+        critic_loss = wasserstein_critic_loss(*self.critic_scores(real, fake))
         return {"critic_loss": critic_loss, "w_estimate": -critic_loss}
 
     @torch.no_grad()
