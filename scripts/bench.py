@@ -21,8 +21,8 @@ kernels), so machine noise hits all alike; a time is the median over rounds. Bef
 generator iteration of every variant from the initial weights is compared with the reference's: its
 mean critic and generator losses and both players' parameter gradients (relative L2 error).
 FLOPs of one generator iteration are counted with torch.utils.flop_counter (fp32 math; bf16 does the
-same operations), for the reference and for the project, whose piecewise-linear units spare the penalty's
-double backward a pass of zeros through the forward graph (wgangp.nets.layers.ReLU). Peaks are the
+same operations), for the reference and for the project, whose ReLU, LeakyReLU and mean pool spare the
+penalty's double backward a pass of zeros through the forward graph (wgangp.nets.layers). Peaks are the
 best of a large matmul and a 3x3 convolution per dtype, timed in every round. `ratio` is reference
 seconds / variant seconds (> 1: faster than the reference).
 """
@@ -146,6 +146,7 @@ class Reference:
 
     label = "reference"
     precision = "32-true"
+    flops_as = "reference"  # whose FLOP count (bench_model's info["flops"]) this variant runs
 
     def __init__(self, generator: nn.Module, critic: nn.Module, cfg: DictConfig, batches: Iterator[Tensor],
                  rng: Callable[[int], torch.Generator]) -> None:
@@ -202,7 +203,7 @@ class Bare:
                  label: str = "bare", flops_as: str = "project") -> None:
         self.objective, self.batches, self.precision, self.onednn, self.label = (
             objective, batches, precision, onednn, label)
-        self.flops_as = flops_as  # whose FLOP count this variant runs: "project" or "reference"
+        self.flops_as = flops_as  # "reference" where a lever undone makes it run the reference's operations
         self.opt_g, self.opt_d = objective.configure_optimizers()
 
     def autocast(self):
@@ -249,6 +250,7 @@ class Lightning:
     callbacks' end-of-fit work are outside it)."""
 
     label = "lightning"
+    flops_as = "project"
 
     def __init__(self, cfg: DictConfig, objective: GANObjective, datamodule: L.LightningDataModule,
                  onednn: bool) -> None:
@@ -372,8 +374,9 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
     _, dm_ref, obj_ref = make("32-true", "reference")
     # the project's noise stream of each generator iteration: the same z and epsilon in every variant
     def make_reference(objective: GANObjective, datamodule: L.LightningDataModule) -> Reference:
-        return Reference(with_torch_units(objective.generator), with_torch_units(objective.critic), cfg0,
-                         real_batches(datamodule, device), lambda i: step_generator(objective.seed, i, NOISE, device))
+        _torch_units(objective)
+        return Reference(objective.generator, objective.critic, cfg0, real_batches(datamodule, device),
+                         lambda i: step_generator(objective.seed, i, NOISE, device))
 
     reference = make_reference(obj_ref, dm_ref)
     variants: list = [reference]
@@ -453,7 +456,7 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
             "variant": v.label, "precision": v.precision, "seconds": s, "ratio": ref_s / s,
             "spread": (min(times[id(v)]), max(times[id(v)])),
             "check": "(reference)" if v is reference else f"{'ok' if ok else 'FAIL'} {worst:.0e}",
-            "flops_as": getattr(v, "flops_as", "reference" if v is reference else "project"),
+            "flops_as": v.flops_as,
             "ok": ok,
         })
     info["peaks"] = peaks
