@@ -51,12 +51,12 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from wgangp.build import CONF_DIR, build, compose_config
 from wgangp.data.writers import labelled_images, write_cifar10
 from wgangp.nets.layers import with_torch_units
 from wgangp.objectives.base import GANObjective
 from wgangp.precision import bf16_is_fast, onednn_fp32_matmul_error, use_onednn_fp32_matmul
 from wgangp.rng import NOISE, step_generator
-from wgangp.train import CONF_DIR, build, compose_config
 
 # What each model is benchmarked on: the toy MLP at the toy experiment's batch 256, the convnets on
 # CIFAR-10-shaped data (3x32x32, batch 64; generated files in the real format, read by the real loader).

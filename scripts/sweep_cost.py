@@ -24,10 +24,10 @@ from hydra.utils import instantiate
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from wgangp.build import CONF_DIR
 from wgangp.nets.layers import penalty_kwargs
 from wgangp.nets.random_arch import RandomArchCritic, RandomArchGenerator, sample_architecture
 from wgangp.rng import step_generator
-from wgangp.train import CONF_DIR
 
 
 def objective_config(name: str):

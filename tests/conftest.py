@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from wgangp.train import compose_config  # noqa: F401  (tests import it from here too)
+from wgangp.build import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"

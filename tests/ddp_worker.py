@@ -19,8 +19,8 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import TINY, compose_config  # noqa: E402
+from wgangp.build import build  # noqa: E402
 from wgangp.precision import configure_numerics  # noqa: E402
-from wgangp.train import build  # noqa: E402
 
 
 def _weights(objective) -> dict[str, dict[str, torch.Tensor]]:

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from conftest import compose_config, run_cli
+from wgangp.build import build
 from wgangp.data.text import PAD, CharVocabulary, TextDataModule, one_hot_ids
 from wgangp.metrics.ngrams import NgramCounts, js_divergence, ngram_js, to_ids
 from wgangp.nets.charcnn import CharCNNCritic, CharCNNGenerator
 from wgangp.penalties import gradient_penalty
-from wgangp.train import build, train
+from wgangp.train import train
 
 LINES = [
     "The quick brown fox jumps over the lazy dog.",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from wgangp.build import build
 from wgangp.data.errors import DataError
 from wgangp.data.images import (
     CIFAR10DataModule,
@@ -23,7 +24,7 @@ from wgangp.data.writers import (
     write_lmdb,
     write_mnist,
 )
-from wgangp.train import build, train
+from wgangp.train import train
 
 
 def unit(images_hwc):

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf, open_dict
 from torch import Tensor, nn
 
 from conftest import TINY, compose_config
+from wgangp.build import build
 from wgangp.data.base import GANDataModule
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
 from wgangp.nets.layers import (
@@ -37,7 +38,7 @@ from wgangp.nets.resnet import ResNet101Critic, ResNet101Generator, ResNetCritic
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
-from wgangp.train import build, train
+from wgangp.train import train
 
 SHAPES = {28: (1, 28, 28), 32: (3, 32, 32), 64: (3, 64, 64), 128: (3, 128, 128)}
 DCGAN_FAMILY = ["dcgan", "lsun_no_bn_const_filters", "lsun_no_norm", "lsun_gated", "lsun_tanh"]

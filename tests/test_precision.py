@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import nn
 
+from wgangp.build import build
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.penalties import gradient_penalty, input_gradient_norms, r1_penalty
 from wgangp.precision import (
@@ -24,7 +25,7 @@ from wgangp.precision import (
     resolve_precision,
     use_onednn_fp32_matmul,
 )
-from wgangp.train import build, train
+from wgangp.train import train
 
 # A linear critic whose input gradient is exactly representable in bf16: ||w||^2 = 1.125, so the penalty
 # is (sqrt(1.125) - 1)^2 = 0.0036797... A bf16 norm would round sqrt(1.125) to 1.0625 and give 0.0039.

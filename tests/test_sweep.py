@@ -17,10 +17,10 @@ from hydra.core.utils import setup_globals
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
-import wgangp.train as train_module
 from conftest import CONF_DIR, REPO, run_cli
 from wgangp.errors import NonFiniteError, UserInputError
 from wgangp.nets.random_arch import TABLE_1, app_b_weight_decay, sample_architecture
+from wgangp.sweep.job import run_sweep_job
 from wgangp.sweep.results import is_finished, make_result, read_result, write_result
 from wgangp.sweep.table2 import (
     COLUMNS,
@@ -30,7 +30,7 @@ from wgangp.sweep.table2 import (
     pairwise_wins,
     write_outputs,
 )
-from wgangp.train import run_sweep_job
+from wgangp.train import train
 
 SWEEPS = REPO / "sweeps"
 
@@ -236,8 +236,7 @@ def test_a_crashed_or_diverged_run_is_recorded_and_the_sweep_goes_on(sweep_job_c
         record["generator_iter"] = 7
         raise NonFiniteError("non-finite train/critic_loss at generator iteration 7")
 
-    monkeypatch.setattr(train_module, "train", diverge)
-    assert run_sweep_job(sweep_job_config(run_dir=tmp_path / "d")) is None  # returns, does not raise
+    assert run_sweep_job(sweep_job_config(run_dir=tmp_path / "d"), diverge) is None  # returns, does not raise
     result = read_result(tmp_path / "d")
     assert result["status"] == "failed" and result["retry"] is False and result["generator_iters"] == 7
     assert result["reason"].startswith("NonFiniteError: non-finite train/critic_loss")
@@ -246,33 +245,34 @@ def test_a_crashed_or_diverged_run_is_recorded_and_the_sweep_goes_on(sweep_job_c
     def crash(cfg, record=None):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(train_module, "train", crash)
-    run_sweep_job(sweep_job_config(run_dir=tmp_path / "c"))
+    run_sweep_job(sweep_job_config(run_dir=tmp_path / "c"), crash)
     result = read_result(tmp_path / "c")
     assert result["status"] == "failed" and result["retry"] is True and "out of memory" in result["reason"]
-    run_sweep_job(sweep_job_config(run_dir=tmp_path / "c"))  # a retried failure counts its attempts
+    run_sweep_job(sweep_job_config(run_dir=tmp_path / "c"), crash)  # a retried failure counts its attempts
     assert read_result(tmp_path / "c")["attempt"] == 2
     calls = []
-    monkeypatch.setattr(train_module, "train", lambda cfg, record=None: calls.append(cfg))
-    run_sweep_job(sweep_job_config(run_dir=tmp_path / "d"))
+    run_sweep_job(sweep_job_config(run_dir=tmp_path / "d"), lambda cfg, record=None: calls.append(cfg))
     assert calls == []  # the diverged run is finished: not trained again
 
 
 def test_a_finished_run_is_skipped_and_a_killed_one_resumes(sweep_job_config, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    score = run_sweep_job(sweep_job_config(run_dir=run_dir))
+    score = run_sweep_job(sweep_job_config(run_dir=run_dir), train)
     result = read_result(run_dir)
     assert result["status"] == "ok" and result["generator_iters"] == 2 and score == result["score"] > 0
     assert result["score_name"] == "val/w1" and result["arch_seed"] is None
 
-    real_train = train_module.train
     calls = []
-    monkeypatch.setattr(train_module, "train", lambda cfg, record=None: calls.append(cfg) or real_train(cfg, record))
-    assert run_sweep_job(sweep_job_config(run_dir=run_dir)) == score and calls == []  # skipped
+
+    def counted_train(cfg, record=None):
+        calls.append(cfg)
+        return train(cfg, record)
+
+    assert run_sweep_job(sweep_job_config(run_dir=run_dir), counted_train) == score and calls == []  # skipped
 
     # killed after iteration 2 (last.ckpt, no result.json), then re-run for 4 iterations: resumes at 2
     (run_dir / "result.json").unlink()
-    run_sweep_job(sweep_job_config("generator_iters=4", run_dir=run_dir))
+    run_sweep_job(sweep_job_config("generator_iters=4", run_dir=run_dir), counted_train)
     assert calls[0].ckpt_path == str(run_dir / "checkpoints/last.ckpt")
     with open(run_dir / "metrics.csv") as f:
         import csv
@@ -283,8 +283,7 @@ def test_a_finished_run_is_skipped_and_a_killed_one_resumes(sweep_job_config, tm
 
 
 def test_a_missing_score_is_a_retried_failure(sweep_job_config, tmp_path, monkeypatch):
-    monkeypatch.setattr(train_module, "train", lambda cfg, record=None: {"val/fid": 3.0})
-    run_sweep_job(sweep_job_config(run_dir=tmp_path / "r"))
+    run_sweep_job(sweep_job_config(run_dir=tmp_path / "r"), lambda cfg, record=None: {"val/fid": 3.0})
     result = read_result(tmp_path / "r")
     assert result["status"] == "failed" and result["retry"] and "logged no val/w1" in result["reason"]
 
@@ -345,7 +344,7 @@ def test_each_run_of_a_sweep_gets_its_own_wandb_run_in_the_sweeps_group(sweep_jo
 
     monkeypatch.setattr(wandb, "finish", finish)
     for name in ("a", "b"):  # the basic launcher runs the jobs of a sweep in one process
-        run_sweep_job(sweep_job_config("logger=wandb", run_dir=tmp_path / name))
+        run_sweep_job(sweep_job_config("logger=wandb", run_dir=tmp_path / name), train)
         assert wandb.run is None  # finished, so the next job starts its own run
         assert len(list((tmp_path / name / "wandb").glob("offline-run-*"))) == 1
         assert seen[-1][1:] == ("unit", "wgan_gp", "ok", read_result(tmp_path / name)["score"])

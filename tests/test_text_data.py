@@ -3,9 +3,10 @@
 import pytest
 import torch
 
+from wgangp.build import build
 from wgangp.data.errors import DataError
 from wgangp.data.text import PAD, UNKNOWN, BillionWordDataModule, CharVocabulary, TextDataModule
-from wgangp.train import build, train
+from wgangp.train import train
 
 
 def test_vocabulary_orders_by_frequency_and_maps_the_rest_to_unknown():

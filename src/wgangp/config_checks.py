@@ -53,24 +53,3 @@ def check_config(cfg: DictConfig) -> None:
     problems = config_problems(cfg)
     if problems:
         raise UserInputError(" ".join(problems) + " Fix the value(s) on the command line or in the config file.")
-
-
-def check_resume_compatible(run_config: dict | None, cfg: DictConfig, ckpt_path: str) -> None:
-    """A checkpoint resumes only the objective, nets and data shape it was trained with."""
-    if run_config is None:
-        return
-    mismatches = []
-    for label, keys in [("objective", ("objective", "_target_")), ("generator", ("model", "generator", "_target_")),
-                        ("critic", ("model", "critic", "_target_")), ("data", ("data", "_target_"))]:
-        stored, current = run_config, cfg
-        for k in keys:
-            stored = stored.get(k) if isinstance(stored, dict) else None
-            current = current.get(k) if current is not None else None
-        if stored != current:
-            mismatches.append(f"{label} {stored} (checkpoint) vs {current} (this run)")
-    if mismatches:
-        raise UserInputError(
-            f"ckpt_path={ckpt_path} was trained with a different setup: {'; '.join(mismatches)}. A checkpoint "
-            "resumes only the run configuration it came from: pass the same objective=/model=/data= choices as "
-            "that run, or start a new run without ckpt_path."
-        )

@@ -17,11 +17,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from wgangp.build import CONF_DIR, REPO_ROOT
 from wgangp.metrics.features import extract, generated_images, real_images, reference_stats, reference_stats_path
 from wgangp.metrics.quality import score_features
 from wgangp.metrics.w1 import wasserstein1
 from wgangp.sampling import load_checkpoint, load_generator, sample
-from wgangp.train import CONF_DIR, REPO_ROOT
 
 os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
 log = logging.getLogger("wgangp")

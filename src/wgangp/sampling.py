@@ -52,7 +52,7 @@ def load_generator(ckpt_path: str | Path) -> nn.Module:
 
 
 def load_vocabulary(ckpt_path: str | Path) -> list[str] | None:
-    """The characters by id of a text run's checkpoint (stored by wgangp.train.build), else None."""
+    """The characters by id of a text run's checkpoint (stored by wgangp.build.build), else None."""
     return (load_checkpoint(ckpt_path)["wgangp"].get("run_config") or {}).get("vocabulary")
 
 

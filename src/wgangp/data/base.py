@@ -15,7 +15,7 @@ from wgangp.rng import EVAL_DATA, step_generator
 class GANDataModule(L.LightningDataModule):
     """Subclasses provide `load(split)` (a wgangp.data.stream.Source for "train" or "val") and
     `data_shape`. Sources are loaded once, on first use, so unusable files stop the run in
-    `wgangp.train.build` (which reads `data_shape`), before any training step.
+    `wgangp.build.build` (which reads `data_shape`), before any training step.
 
     A TensorSource (a data set held in memory) is sampled on the training device: the loader carries
     only the drawn indices, (batches_per_step, batch_size) int64 per generator iteration, and

@@ -122,7 +122,7 @@ class DCGANCritic(nn.Module):
         norm: batch | layer | none, after every conv but the first; batch becomes layer when
             `uses_penalty` (Sec. 4). The norm actually used is the attribute `norm`.
         depth: Table 1's depth (4, 8, 12, 20); see the module docstring.
-        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.train.build).
+        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
     """
 
     def __init__(

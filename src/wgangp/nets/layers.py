@@ -3,7 +3,7 @@
 The critic normalisation rule (Sec. 4): a critic trained with a gradient penalty never uses batch
 norm, because batch norm makes each sample's score depend on the rest of the batch while the penalty
 is taken per sample. Critics that have a `norm` argument also take `uses_penalty` and pass both
-through `penalty_safe_norm`; `wgangp.train.build` supplies `uses_penalty` from the objective class's
+through `penalty_safe_norm`; `wgangp.build.build` supplies `uses_penalty` from the objective class's
 `uses_gradient_penalty` attribute via `penalty_kwargs`.
 """
 
@@ -203,7 +203,7 @@ def penalty_kwargs(critic_target: str, objective_target: str) -> dict[str, bool]
     """{"uses_penalty": ...} for a critic class that takes `uses_penalty`, {} for one that does not.
 
     `uses_penalty` is the objective class's `uses_gradient_penalty` attribute (False when it has none).
-    wgangp.train.build: `instantiate(cfg.model.critic, data_shape=..., **penalty_kwargs(critic_target,
+    wgangp.build.build: `instantiate(cfg.model.critic, data_shape=..., **penalty_kwargs(critic_target,
     objective_target))`.
     """
     if "uses_penalty" not in inspect.signature(get_class(critic_target)).parameters:

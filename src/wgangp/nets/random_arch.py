@@ -37,7 +37,7 @@ def sample_architecture(k: int) -> dict:
 def app_b_weight_decay(arch_seed: int, weight_decay: float) -> float:
     """App. B: `weight_decay` on the discriminator of architecture `arch_seed` when it is normalised (a
     sampled batch norm, which is layer norm under a gradient penalty), else 0. The sweeps use it as the
-    resolver `${wgangp.app_b_weight_decay:${arch_seed},1.0e-3}` (registered by wgangp.train)."""
+    resolver `${wgangp.app_b_weight_decay:${arch_seed},1.0e-3}` (registered by wgangp.build)."""
     return float(weight_decay) if sample_architecture(int(arch_seed))["d_batch_norm"] else 0.0
 
 

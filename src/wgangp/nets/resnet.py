@@ -60,7 +60,7 @@ class ResNetCritic(nn.Module):
         data_shape: (C, H, W), H = W in {32, 64, 128}.
         channels: width of every block (128 in App. F).
         norm: batch | layer | none (App. F: none); batch becomes layer when `uses_penalty` (Sec. 4).
-        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.train.build).
+        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
     """
 
     def __init__(
@@ -130,7 +130,7 @@ class ResNet101Critic(nn.Module):
         data_shape: (C, 64, 64).
         dim: d above (64 in the released code); a multiple of 4.
         norm: the norm closing each residual branch; batch becomes layer when `uses_penalty` (Sec. 4).
-        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.train.build).
+        uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
     """
 
     def __init__(self, data_shape: tuple[int, ...], dim: int = 64, norm: str = "batch", uses_penalty: bool = False):

@@ -110,7 +110,7 @@ class GANObjective(L.LightningModule):
         self.n_critic = int(n_critic)
         self.critic_weight_decay = float(critic_weight_decay)
         self.seed = int(seed)
-        # The resolved run configuration (set by wgangp.train.build), stored in checkpoints so a
+        # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
         self.generator_iter = 0  # completed generator iterations; the paper's unit of training length

@@ -1,0 +1,60 @@
+"""Compose a config and instantiate what it names: the data module, both nets and the objective.
+
+    cfg = compose_config(Path("logs/try"), ["experiment=toy"])
+    datamodule, objective = build(cfg)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from wgangp.nets.layers import penalty_kwargs
+from wgangp.nets.random_arch import app_b_weight_decay
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = REPO_ROOT / "conf"
+os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
+
+# App. B's weight decay, which depends on the sampled architecture (sweeps/random_archs.yaml).
+if not OmegaConf.has_resolver("wgangp.app_b_weight_decay"):
+    OmegaConf.register_new_resolver("wgangp.app_b_weight_decay", app_b_weight_decay)
+
+
+def compose_config(output_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The config `python src/train.py <overrides>` would run, with its run directory at output_dir
+    (Hydra's compose API; for tests, benchmarks and notebooks)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """Instantiate the data module, both nets and the objective from a composed config."""
+    datamodule = instantiate(cfg.data, seed=cfg.seed, batches_per_step=cfg.objective.n_critic)
+    generator = instantiate(cfg.model.generator, data_shape=datamodule.data_shape)
+    # Sec. 4: critics with a `norm` swap batch for layer norm when the objective has a gradient penalty.
+    penalty = penalty_kwargs(cfg.model.critic._target_, cfg.objective._target_)
+    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape, **penalty)
+    objective = instantiate(cfg.objective, generator=generator, critic=critic, seed=cfg.seed)
+    objective.run_config = OmegaConf.to_container(cfg, resolve=True)
+    vocabulary = getattr(datamodule, "vocabulary", None)
+    if vocabulary is not None:  # text: characters by id, so a checkpoint alone decodes its samples (sample.py)
+        objective.run_config["vocabulary"] = list(vocabulary)
+    arch = {**getattr(generator, "arch", {}), **getattr(critic, "arch", {})}  # Table 1's sampled choices
+    if arch:
+        # Lightning logs a module's hyperparameters to every logger at fit start; keep any it has
+        objective.save_hyperparameters({**objective.hparams, "arch": arch})
+    return datamodule, objective
