@@ -20,12 +20,11 @@ import time
 
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from wgangp.build import CONF_DIR
-from wgangp.nets.layers import penalty_kwargs
 from wgangp.nets.random_arch import RandomArchCritic, RandomArchGenerator, sample_architecture
 from wgangp.rng import step_generator
 
@@ -36,10 +35,10 @@ def objective_config(name: str):
 
 
 def build(objective_cfg, arch_seed: int, shape: tuple[int, ...], filter_scale: float = 1.0):
-    penalty = penalty_kwargs(f"{RandomArchCritic.__module__}.RandomArchCritic", objective_cfg._target_)
+    uses_penalty = get_class(objective_cfg._target_).uses_gradient_penalty
     return instantiate(
         objective_cfg, generator=RandomArchGenerator(shape, arch_seed, filter_scale=filter_scale),
-        critic=RandomArchCritic(shape, arch_seed, filter_scale=filter_scale, **penalty), seed=0,
+        critic=RandomArchCritic(shape, arch_seed, filter_scale=filter_scale, uses_penalty=uses_penalty), seed=0,
     )
 
 

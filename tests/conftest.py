@@ -44,3 +44,10 @@ def run_cli(script: str, *args: str, timeout: float = 300, env: dict | None = No
         [sys.executable, str(REPO / "src" / script), *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
+
+
+def set_up(datamodule):
+    """prepare_data() and setup(), as wgangp.build.build and Lightning's fit call them; returns the module."""
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule

@@ -39,7 +39,7 @@ def fit_and_weights(cfg: DictConfig) -> dict[str, dict[str, torch.Tensor]]:
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),
-        max_steps=cfg.generator_iters * objective.optimizer_steps_per_iter,
+        max_steps=cfg.generator_iters,
         callbacks=[],
         logger=False,
         enable_progress_bar=False,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config, run_cli
+from conftest import compose_config, run_cli, set_up
 from wgangp.build import build
 from wgangp.data.text import PAD, CharVocabulary, TextDataModule, one_hot_ids
 from wgangp.metrics.ngrams import NgramCounts, js_divergence, ngram_js, to_ids
@@ -72,7 +72,7 @@ def test_gradient_penalty_on_text_shaped_inputs():
 
 
 def test_decoding_round_trips_one_hot_real_text(tmp_path):
-    dm = TextDataModule(str(_text_file(tmp_path)), val_fraction=0.0)
+    dm = set_up(TextDataModule(str(_text_file(tmp_path)), val_fraction=0.0))
     ids = dm.source.real  # (N, 32)
     x = dm.source.gather(torch.arange(len(ids)))["real"]  # one-hot (N, V, 32)
     expected = {f"{LINES[i % len(LINES)]} {i}"[:32] for i in range(60)}

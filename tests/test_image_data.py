@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import set_up
 from wgangp.build import build
 from wgangp.data.errors import DataError
 from wgangp.data.images import (
@@ -78,7 +79,7 @@ def lsun_root(tmp_path, n=12):
                                         ("FashionMNIST", "torchvision.datasets.FashionMNIST")])
 def test_mnist_family_idx_files(tmp_path, folder, cls):
     root, (train_x, train_y), (test_x, test_y) = mnist_root(tmp_path, folder)
-    dm = MNISTDataModule(str(root), dataset_class=cls, download=False, batch_size=8, batches_per_step=5)
+    dm = set_up(MNISTDataModule(str(root), dataset_class=cls, download=False, batch_size=8, batches_per_step=5))
     assert dm.data_shape == (1, 28, 28)
     everything = dm.source.gather(torch.arange(40))
     torch.testing.assert_close(everything["real"], unit(train_x))
@@ -93,14 +94,14 @@ def test_mnist_family_idx_files(tmp_path, folder, cls):
 
 def test_mnist_resize_and_subset(tmp_path):
     root, *_ = mnist_root(tmp_path)
-    dm = MNISTDataModule(str(root), image_size=32, download=False, subset=10, batch_size=4)
+    dm = set_up(MNISTDataModule(str(root), image_size=32, download=False, subset=10, batch_size=4))
     assert dm.data_shape == (1, 32, 32) and len(dm.source) == 10 and len(dm.val_source) == 12
     assert dm.source.real.shape == (10, 1, 32, 32)
 
 
 def test_cifar10_python_batches(tmp_path):
     root, train, (test_x, test_y) = cifar_root(tmp_path)
-    dm = CIFAR10DataModule(str(root), download=False, batch_size=16, batches_per_step=2)
+    dm = set_up(CIFAR10DataModule(str(root), download=False, batch_size=16, batches_per_step=2))
     assert dm.data_shape == (3, 32, 32) and len(dm.source) == 40
     everything = dm.source.gather(torch.arange(40))
     torch.testing.assert_close(everything["real"], unit(np.concatenate([x for x, _ in train])))
@@ -115,7 +116,7 @@ def test_cifar10_python_batches(tmp_path):
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_imagenet32_batches(tmp_path, fmt, in_memory):
     root, train, (val_x, val_y) = imagenet_root(tmp_path, fmt)
-    dm = ImageNet32DataModule(str(root), in_memory=in_memory, batch_size=8, batches_per_step=3)
+    dm = set_up(ImageNet32DataModule(str(root), in_memory=in_memory, batch_size=8, batches_per_step=3))
     assert dm.data_shape == (3, 32, 32) and len(dm.source) == 40
     rows = dm.source.dataset if not in_memory else None
     if rows is not None:  # streamed: item 13 is batch 4's second row, its label back to 0-based
@@ -131,7 +132,7 @@ def test_imagenet32_batches(tmp_path, fmt, in_memory):
 
 @pytest.mark.parametrize("size", [64, 128])
 def test_lsun_lmdb_centre_crop_then_resize(tmp_path, size):
-    dm = LSUNDataModule(str(lsun_root(tmp_path)), image_size=size, batch_size=4, batches_per_step=2)
+    dm = set_up(LSUNDataModule(str(lsun_root(tmp_path)), image_size=size, batch_size=4, batches_per_step=2))
     assert dm.data_shape == (3, size, size)
     batch = through_loader(dm)
     assert batch["real"].shape == (2, 4, 3, size, size) and "label" not in batch
@@ -145,7 +146,7 @@ def test_lmdb_workers_draw_the_same_stream(tmp_path):
     root = lsun_root(tmp_path)
     batches = {}
     for workers in (0, 2):
-        dm = LSUNDataModule(str(root), image_size=16, batch_size=4, num_workers=workers, seed=3)
+        dm = set_up(LSUNDataModule(str(root), image_size=16, batch_size=4, num_workers=workers, seed=3))
         loader = iter(dm.train_dataloader())
         batches[workers] = [next(loader)["real"] for _ in range(3)]
     assert all(torch.equal(a, b) for a, b in zip(batches[0], batches[2], strict=True))
@@ -154,13 +155,13 @@ def test_lmdb_workers_draw_the_same_stream(tmp_path):
 def test_image_folder_recursive_grey_and_colour(tmp_path):
     images, _ = labelled_images(10, 40, 30, 3)
     write_image_folder(tmp_path / "imgs", images)
-    dm = ImageFolderDataModule(str(tmp_path / "imgs"), image_size=30, in_memory=True, val_fraction=0.2)
+    dm = set_up(ImageFolderDataModule(str(tmp_path / "imgs"), image_size=30, in_memory=True, val_fraction=0.2))
     assert dm.data_shape == (3, 30, 30) and len(dm.source) == 8 and len(dm.val_source) == 2
     # 40 x 30 -> centre 30 x 30 square (rows 5..34), no resize: the exact pixels.
     found = dm.source.real.flatten(1)
     expected = torch.from_numpy(images[:, 5:35]).permute(0, 3, 1, 2).flatten(1)
     assert all((expected == row).all(1).any() for row in found)
-    grey = ImageFolderDataModule(str(tmp_path / "imgs"), image_size=16, channels=1, batch_size=4)
+    grey = set_up(ImageFolderDataModule(str(tmp_path / "imgs"), image_size=16, channels=1, batch_size=4))
     assert grey.data_shape == (1, 16, 16)
     assert through_loader(grey)["real"].shape == (1, 4, 1, 16, 16)
 
@@ -168,7 +169,7 @@ def test_image_folder_recursive_grey_and_colour(tmp_path):
 def test_digits_upsampled_with_labels_and_held_out_split():
     from sklearn.datasets import load_digits
 
-    dm = DigitsDataModule(batch_size=8, batches_per_step=5)
+    dm = set_up(DigitsDataModule(batch_size=8, batches_per_step=5))
     assert dm.data_shape == (1, 32, 32)
     assert len(dm.source) + len(dm.val_source) == 1797 and len(dm.val_source) == 180
     digits = load_digits()
@@ -188,7 +189,7 @@ def test_digits_upsampled_with_labels_and_held_out_split():
 
 def test_missing_mnist_with_download_off_names_path_and_files(tmp_path):
     with pytest.raises(DataError, match=r"MNIST/raw.*train-images-idx3-ubyte.*data.download=true"):
-        _ = MNISTDataModule(str(tmp_path / "nothing"), download=False).data_shape
+        set_up(MNISTDataModule(str(tmp_path / "nothing"), download=False))
 
 
 def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
@@ -201,9 +202,9 @@ def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
     with pytest.raises(DataError, match=r"FashionMNIST/raw.*the download failed.*Name or service not known"):
-        _ = MNISTDataModule(str(tmp_path), dataset_class="torchvision.datasets.FashionMNIST", download=True).data_shape
+        set_up(MNISTDataModule(str(tmp_path), dataset_class="torchvision.datasets.FashionMNIST", download=True))
     with pytest.raises(DataError, match=r"cifar-10-batches-py.*download failed.*cifar-10-python.tar.gz"):
-        _ = CIFAR10DataModule(str(tmp_path), download=True).data_shape
+        set_up(CIFAR10DataModule(str(tmp_path), download=True))
 
 
 def test_truncated_idx_file(tmp_path):
@@ -211,7 +212,7 @@ def test_truncated_idx_file(tmp_path):
     path = root / "MNIST/raw/train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DataError, match=r"MNIST/raw could not be read.*truncated or corrupt"):
-        _ = MNISTDataModule(str(root), download=False).data_shape
+        set_up(MNISTDataModule(str(root), download=False))
 
 
 def test_truncated_cifar_batch(tmp_path):
@@ -219,14 +220,14 @@ def test_truncated_cifar_batch(tmp_path):
     path = root / "cifar-10-batches-py/data_batch_3"
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(DataError, match=r"data_batch_3 is not a readable CIFAR-10 batch.*truncated"):
-        _ = CIFAR10DataModule(str(root), download=False).data_shape
+        set_up(CIFAR10DataModule(str(root), download=False))
 
 
 def test_missing_cifar_batches(tmp_path):
     root, *_ = cifar_root(tmp_path)
     (root / "cifar-10-batches-py/data_batch_5").unlink()
     with pytest.raises(DataError, match=r"missing data_batch_5.*cifar-10-python.tar.gz"):
-        _ = CIFAR10DataModule(str(root), download=False).data_shape
+        set_up(CIFAR10DataModule(str(root), download=False))
 
 
 def test_wrong_contents_of_a_batch(tmp_path):
@@ -234,7 +235,7 @@ def test_wrong_contents_of_a_batch(tmp_path):
     with open(root / "train_data_batch_2", "wb") as f:
         pickle.dump({"data": np.zeros((3, 100), np.uint8), "labels": [1, 2, 3]}, f)
     with pytest.raises(DataError, match=r"train_data_batch_2 does not hold a ImageNet 32x32 batch.*3072"):
-        _ = ImageNet32DataModule(str(root)).data_shape
+        set_up(ImageNet32DataModule(str(root)))
 
 
 @pytest.mark.parametrize("cut", [200, -100])
@@ -243,12 +244,12 @@ def test_truncated_imagenet32_npz(tmp_path, cut):
     path = root / "train_data_batch_7.npz"
     path.write_bytes(path.read_bytes()[:cut])
     with pytest.raises(DataError, match=r"train_data_batch_7.npz is not a readable ImageNet 32x32 batch"):
-        _ = ImageNet32DataModule(str(root)).data_shape
+        set_up(ImageNet32DataModule(str(root)))
 
 
 def test_missing_imagenet32(tmp_path):
     with pytest.raises(DataError, match=r"missing train_data_batch_1, .*train_data_batch_10.*image-net.org"):
-        _ = ImageNet32DataModule(str(tmp_path)).data_shape
+        set_up(ImageNet32DataModule(str(tmp_path)))
 
 
 def test_lmdb_that_does_not_open(tmp_path):
@@ -256,9 +257,9 @@ def test_lmdb_that_does_not_open(tmp_path):
     bad.mkdir(parents=True)
     (bad / "data.mdb").write_bytes(b"not an lmdb" * 1000)
     with pytest.raises(DataError, match=r"bedroom_train_lmdb does not open as an LMDB.*data.mdb.*download.py"):
-        _ = LSUNDataModule(str(tmp_path / "lsun")).data_shape
+        set_up(LSUNDataModule(str(tmp_path / "lsun")))
     with pytest.raises(DataError, match=r"expected the LMDB directory .*church_outdoor_train_lmdb"):
-        _ = LSUNDataModule(str(tmp_path / "lsun"), category="church_outdoor").data_shape
+        set_up(LSUNDataModule(str(tmp_path / "lsun"), category="church_outdoor"))
 
 
 def test_lmdb_of_non_images(tmp_path):
@@ -269,18 +270,18 @@ def test_lmdb_of_non_images(tmp_path):
         txn.put(b"k", b"garbage")
     env.close()
     with pytest.raises(DataError, match=r"entry b'k' of the LMDB .* is not a decodable image"):
-        _ = LSUNDataModule(str(tmp_path)).data_shape
+        set_up(LSUNDataModule(str(tmp_path)))
 
 
 def test_empty_or_missing_image_folder_and_corrupt_image(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"image folder .*empty is empty of images"):
-        _ = ImageFolderDataModule(str(tmp_path / "empty")).data_shape
+        set_up(ImageFolderDataModule(str(tmp_path / "empty")))
     with pytest.raises(DataError, match=r"image folder .*absent does not exist"):
-        _ = ImageFolderDataModule(str(tmp_path / "absent")).data_shape
+        set_up(ImageFolderDataModule(str(tmp_path / "absent")))
     (tmp_path / "empty" / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(DataError, match=r"broken.png is not a readable image"):
-        _ = ImageFolderDataModule(str(tmp_path / "empty"), in_memory=True, val_fraction=0).data_shape
+        set_up(ImageFolderDataModule(str(tmp_path / "empty"), in_memory=True, val_fraction=0))
 
 
 # ---- every image data= option trains through Hydra ---------------------------------------------------------------

@@ -22,7 +22,6 @@ from wgangp.nets.layers import (
     LeakyReLU,
     ReLU,
     ResBlock,
-    penalty_kwargs,
     penalty_safe_norm,
     with_torch_units,
 )
@@ -142,13 +141,15 @@ def test_batch_norm_becomes_layer_norm_under_a_penalty_with_one_warning(caplog):
         penalty_safe_norm("instance", True)
 
 
-def test_build_tells_critics_with_a_norm_whether_the_objective_penalises(monkeypatch):
-    target = "wgangp.objectives.wgan_gp.WGANGP"
-    monkeypatch.setattr(WGANGP, "uses_gradient_penalty", True, raising=False)
-    assert penalty_kwargs("wgangp.nets.dcgan.DCGANCritic", target) == {"uses_penalty": True}
-    assert penalty_kwargs("wgangp.nets.mlp.MLPCritic", target) == {}  # no norm argument: nothing to pass
-    monkeypatch.setattr(WGANGP, "uses_gradient_penalty", False)
-    assert penalty_kwargs("wgangp.nets.resnet.ResNetCritic", target) == {"uses_penalty": False}
+@pytest.mark.parametrize("model", ["dcgan", "resnet101", "lsun_no_norm"])
+@pytest.mark.parametrize("objective", ["wgan_gp", "dcgan"])
+def test_build_swaps_a_batch_norm_critic_to_layer_norm_exactly_under_a_penalty(tmp_path, model, objective):
+    overrides = [o for o in TINY if not o.startswith("model.")]
+    cfg = compose_config(tmp_path, [*overrides, f"model={model}", f"objective={objective}", *MODELS[model][0],
+                                    "data=digits", f"data.image_size={MAIN_SIZE[model]}", "model.critic.norm=batch"])
+    _, built = build(cfg)
+    norms = {type(m) for m in built.critic.modules()} & {nn.BatchNorm2d, nn.GroupNorm}
+    assert norms == ({nn.GroupNorm} if objective == "wgan_gp" else {nn.BatchNorm2d})
 
 
 # ---- App. F: the CIFAR-10 ResNet ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import set_up
 from wgangp.build import build
 from wgangp.data.errors import DataError
 from wgangp.data.text import PAD, UNKNOWN, BillionWordDataModule, CharVocabulary, TextDataModule
@@ -20,7 +21,7 @@ def test_vocabulary_orders_by_frequency_and_maps_the_rest_to_unknown():
 def test_text_file_to_one_hot_batches(tmp_path):
     lines = ["the quick brown fox", "jumps over the lazy dog", "", "   ", "a" * 50, "pack my box with five dozen"]
     (tmp_path / "t.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    dm = TextDataModule(str(tmp_path / "t.txt"), val_fraction=0.25, batch_size=3, batches_per_step=2)
+    dm = set_up(TextDataModule(str(tmp_path / "t.txt"), val_fraction=0.25, batch_size=3, batches_per_step=2))
     usable = [line for line in lines if line.strip()]
     vocab = dm.vocabulary
     assert vocab[:2] == [UNKNOWN, PAD] and dm.data_shape == (len(vocab), 32)
@@ -42,21 +43,21 @@ def test_billion_word_reads_the_training_shards_in_order(tmp_path):
     folder.mkdir(parents=True)
     (folder / "news.en-00002-of-00100").write_text("second shard line\n")
     (folder / "news.en-00001-of-00100").write_text("first line\nsecond line\n")
-    dm = BillionWordDataModule(str(tmp_path / "lm"), max_lines=2, val_fraction=0.0)
+    dm = set_up(BillionWordDataModule(str(tmp_path / "lm"), max_lines=2, val_fraction=0.0))
     assert sorted(dm.decode(dm.source.real)) == ["first line", "second line"]  # max_lines stops in shard 1
 
 
 def test_text_bad_input(tmp_path):
     (tmp_path / "blank.txt").write_text("\n   \n\n")
     with pytest.raises(DataError, match=r"blank.txt holds no usable \(non-blank\) lines.*data.path"):
-        _ = TextDataModule(str(tmp_path / "blank.txt")).data_shape
+        set_up(TextDataModule(str(tmp_path / "blank.txt")))
     with pytest.raises(DataError, match=r"the text file .*absent.txt does not exist"):
-        _ = TextDataModule(str(tmp_path / "absent.txt")).data_shape
+        set_up(TextDataModule(str(tmp_path / "absent.txt")))
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00\x81 binary\n")
     with pytest.raises(DataError, match=r"binary.txt is not UTF-8 text"):
-        _ = TextDataModule(str(tmp_path / "binary.txt")).data_shape
+        set_up(TextDataModule(str(tmp_path / "binary.txt")))
     with pytest.raises(DataError, match=r"training-monolingual.tokenized.shuffled.*news.en-00001-of-00100.*statmt"):
-        _ = BillionWordDataModule(str(tmp_path)).data_shape
+        set_up(BillionWordDataModule(str(tmp_path)))
 
 
 @pytest.mark.parametrize("data", ["text", "billion_word"])

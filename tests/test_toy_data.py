@@ -2,6 +2,7 @@ import math
 
 import torch
 
+from conftest import set_up
 from wgangp.data.stream import StepSampler, StepStream
 from wgangp.data.toy import EightGaussians, SwissRoll, ToyDataModule, TwentyFiveGaussians
 
@@ -50,8 +51,8 @@ def test_ddp_ranks_slice_one_global_batch():
 
 
 def test_dataloader_workers_do_not_change_the_stream():
-    dm = ToyDataModule(EightGaussians(), batch_size=4, batches_per_step=2, seed=5)
+    dm = set_up(ToyDataModule(EightGaussians(), batch_size=4, batches_per_step=2, seed=5))
     in_process = [b["real"] for _, b in zip(range(6), dm.train_dataloader(), strict=False)]
-    dm_workers = ToyDataModule(EightGaussians(), batch_size=4, batches_per_step=2, seed=5, num_workers=2)
+    dm_workers = set_up(ToyDataModule(EightGaussians(), batch_size=4, batches_per_step=2, seed=5, num_workers=2))
     with_workers = [b["real"] for _, b in zip(range(6), dm_workers.train_dataloader(), strict=False)]
     assert all(torch.equal(a, b) for a, b in zip(in_process, with_workers, strict=True))

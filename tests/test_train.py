@@ -2,9 +2,12 @@
 
 import csv
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
+from wgangp.build import build
 from wgangp.train import train
 
 
@@ -50,11 +53,27 @@ def test_paper_defaults_and_toy_experiment_settings(tiny_config):
     assert toy.data.batch_size == 256 and toy.generator_iters == 2000
 
 
-def test_generator_iters_sets_lightning_max_steps(tiny_config, tmp_path):
-    train(tiny_config("generator_iters=3", "objective.n_critic=2"))
+def test_lightning_global_step_counts_generator_iterations(tiny_config, tmp_path):
+    train(tiny_config("generator_iters=7", "objective.n_critic=2", "callbacks.checkpoint.last_every_n_iters=100"))
     ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
-    assert ckpt["wgangp"]["generator_iter"] == 3
-    assert ckpt["global_step"] == 3 * (2 + 1)  # Lightning counts both players' optimizer steps
+    assert ckpt["wgangp"]["generator_iter"] == 7
+    assert ckpt["global_step"] == 7  # one step counter: n_critic critic steps do not advance it
+
+
+def test_a_stock_lightning_step_callback_runs_in_generator_iterations(tiny_config, tmp_path):
+    """ModelCheckpoint(every_n_train_steps=3) saves at generator iterations 3 and 6, whatever n_critic."""
+    datamodule, objective = build(tiny_config("generator_iters=7", "objective.n_critic=3"))
+    saved = []
+
+    class Record(ModelCheckpoint):
+        def _save_checkpoint(self, trainer, filepath):
+            saved.append((trainer.global_step, trainer.lightning_module.generator_iter))
+
+    trainer = L.Trainer(max_steps=7, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[Record(dirpath=tmp_path / "stock", every_n_train_steps=3, save_last=False)])
+    trainer.fit(objective, datamodule=datamodule)
+    assert trainer.global_step == objective.generator_iter == 7
+    assert saved == [(3, 3), (6, 6)]
 
 
 def test_resume_continues_exactly_where_it_stopped(tiny_config, tmp_path):

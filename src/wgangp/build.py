@@ -14,10 +14,9 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from wgangp.nets.layers import penalty_kwargs
 from wgangp.nets.random_arch import app_b_weight_decay
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,12 +41,15 @@ def compose_config(output_dir: Path, overrides: Sequence[str] = ()) -> DictConfi
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
-    """Instantiate the data module, both nets and the objective from a composed config."""
-    datamodule = instantiate(cfg.data, seed=cfg.seed, batches_per_step=cfg.objective.n_critic)
+    """Instantiate the data module (fetched and loaded, so unusable files stop here), both nets and the
+    objective from a composed config."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
     generator = instantiate(cfg.model.generator, data_shape=datamodule.data_shape)
-    # Sec. 4: critics with a `norm` swap batch for layer norm when the objective has a gradient penalty.
-    penalty = penalty_kwargs(cfg.model.critic._target_, cfg.objective._target_)
-    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape, **penalty)
+    # Sec. 4: a critic with a batch norm swaps it for layer norm when the objective penalises its gradient.
+    uses_penalty = get_class(cfg.objective._target_).uses_gradient_penalty
+    critic = instantiate(cfg.model.critic, data_shape=datamodule.data_shape, uses_penalty=uses_penalty)
     objective = instantiate(cfg.objective, generator=generator, critic=critic, seed=cfg.seed)
     objective.run_config = OmegaConf.to_container(cfg, resolve=True)
     vocabulary = getattr(datamodule, "vocabulary", None)

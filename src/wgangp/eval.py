@@ -29,9 +29,7 @@ log = logging.getLogger("wgangp")
 
 def rebuild_datamodule(run_config: dict):
     """The run's data module, as wgangp.train.build made it, ready for `eval_samples`."""
-    datamodule = instantiate(
-        run_config["data"], seed=run_config["seed"], batches_per_step=run_config["objective"]["n_critic"]
-    )
+    datamodule = instantiate(run_config["data"])
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule

@@ -64,7 +64,7 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),  # `auto`: see README
-        max_steps=cfg.generator_iters * objective.optimizer_steps_per_iter,  # global_step counts both players
+        max_steps=cfg.generator_iters,  # global_step counts generator iterations (objectives/base.py)
         callbacks=callbacks,
         logger=loggers,
     )

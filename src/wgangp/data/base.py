@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from wgangp.data.errors import DataError
 from wgangp.data.finite import IndexSource, TensorSource
 from wgangp.data.stream import Source, StepSampler, StepStream
 from wgangp.rng import EVAL_DATA, step_generator
@@ -14,8 +15,10 @@ from wgangp.rng import EVAL_DATA, step_generator
 
 class GANDataModule(L.LightningDataModule):
     """Subclasses provide `load(split)` (a wgangp.data.stream.Source for "train" or "val") and
-    `data_shape`. Sources are loaded once, on first use, so unusable files stop the run in
-    `wgangp.build.build` (which reads `data_shape`), before any training step.
+    `data_shape`, and may override `prepare_data` (downloads). LightningDataModule's contract:
+    `prepare_data()` fetches files, `setup()` loads them (wgangp.build.build calls both before it
+    builds the nets, so unusable files stop the run before any training step; Lightning's own calls
+    then find everything in place); properties never load.
 
     A TensorSource (a data set held in memory) is sampled on the training device: the loader carries
     only the drawn indices, (batches_per_step, batch_size) int64 per generator iteration, and
@@ -25,51 +28,56 @@ class GANDataModule(L.LightningDataModule):
     Args:
         batch_size: real samples per critic step and per device (m of Alg. 1).
         num_workers: DataLoader worker processes; they never change what is drawn.
-        seed: root of the data stream (train.py passes the run's seed).
-        batches_per_step: real batches per generator iteration (train.py passes n_critic).
+        seed: root of the data stream (conf/train.yaml: the run's seed).
+        batches_per_step: real batches per generator iteration (conf/train.yaml: objective.n_critic,
+            one fresh batch per critic step, Alg. 1 l.3).
     """
 
     data_shape: tuple[int, ...]
 
     def __init__(self, batch_size: int, num_workers: int = 0, seed: int = 0, batches_per_step: int = 1) -> None:
         super().__init__()
-        if batch_size < 1 or batches_per_step < 1:
-            raise ValueError(
-                f"batch_size={batch_size} and batches_per_step={batches_per_step} must both be at least 1"
-            )
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
         self.batches_per_step = int(batches_per_step)
         self._sources: dict[str, Source] = {}
+        self._val_error: DataError | None = None
         self._on_device: TensorSource | None = None
 
     def load(self, split: str) -> Source:
         """The source of `split` ("train" or "val"); raise wgangp.data.errors.DataError when unusable."""
         raise NotImplementedError
 
-    def _split(self, split: str) -> Source:
+    def setup(self, stage: str | None = None) -> None:
+        """Load the training data (a DataError stops the run) and the held-out split. An unusable held-out
+        split (e.g. val_fraction=0) is an error only for what asks for it (`val_source`)."""
+        if "train" in self._sources:
+            return
+        self._sources["train"] = self.load("train")
+        try:
+            self._sources["val"] = self.load("val")
+        except DataError as e:
+            self._val_error = e
+
+    def _loaded(self, split: str) -> Source:
         if split not in ("train", "val"):
             raise ValueError(f'split={split!r} must be "train" or "val"')
-        if split not in self._sources:
-            self._sources[split] = self.load(split)
+        if "train" not in self._sources:
+            raise RuntimeError(f"{type(self).__name__} is not set up: call prepare_data() and setup() first")
+        if split == "val" and self._val_error is not None:
+            raise self._val_error
         return self._sources[split]
 
     @property
     def source(self) -> Source:
         """The training data."""
-        return self._split("train")
+        return self._loaded("train")
 
     @property
     def val_source(self) -> Source:
         """Held-out real data, never drawn by the training stream (paper Sec. 5.6)."""
-        return self._split("val")
-
-    def _start_iteration(self) -> int:
-        """Resume: the stream starts at the generator iteration restored from the checkpoint."""
-        trainer = self.trainer
-        module = trainer.lightning_module if trainer is not None else None
-        return int(getattr(module, "generator_iter", 0))
+        return self._loaded("val")
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
@@ -78,8 +86,9 @@ class GANDataModule(L.LightningDataModule):
         if isinstance(source, TensorSource):
             source = IndexSource(len(source))
         sampler = StepSampler(source, self.seed, self.batches_per_step, self.batch_size, rank, world)
+        start = trainer.global_step if trainer is not None else 0  # a resumed run continues its stream
         return DataLoader(
-            StepStream(sampler, start=self._start_iteration()),
+            StepStream(sampler, start=start),
             batch_size=None,  # the sampler already batches
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -97,4 +106,4 @@ class GANDataModule(L.LightningDataModule):
     def eval_samples(self, n: int, index: int = 0, split: str = "train") -> Tensor:
         """`n` real samples of `split` for evaluation, fixed by (seed, index); the random stream is
         disjoint from the training stream's (the rows themselves repeat for finite training data)."""
-        return self._split(split).sample(n, step_generator(self.seed, index, EVAL_DATA))["real"]
+        return self._loaded(split).sample(n, step_generator(self.seed, index, EVAL_DATA))["real"]

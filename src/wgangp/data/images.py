@@ -61,19 +61,24 @@ class MNISTDataModule(GANDataModule):
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        self._split("train")  # load now: unusable files stop the run in build(), before training
         return (1, self.image_size, self.image_size)
 
-    def load(self, split: str) -> Source:
+    def prepare_data(self) -> None:
+        """Fetch missing idx files through torchvision when data.download is on (rank 0 only, under DDP)."""
+        if self.download:
+            for train in (True, False):
+                self._dataset(train, download=True)
+
+    def _dataset(self, train: bool, download: bool):
         cls = self.dataset_class
         raw = self.root / cls.__name__ / "raw"
         files = [name.removesuffix(".gz") for name, _ in cls.resources]
         try:
             with download_timeout():
-                ds = cls(root=str(self.root), train=split == "train", download=self.download)
+                return cls(root=str(self.root), train=train, download=download)
         except Exception as err:  # torchvision raises RuntimeError / URLError (not found, download failed, bad file)
             missing = [f for f in files if not (raw / f).is_file()]
-            reason = (f"the download failed ({str(err).strip().splitlines()[-1]})" if self.download
+            reason = (f"the download failed ({str(err).strip().splitlines()[-1]})" if download
                       else "downloading is off (data.download=false)")
             if missing:
                 raise DataError(
@@ -87,6 +92,9 @@ class MNISTDataModule(GANDataModule):
                 f"truncated or corrupt. Expected {', '.join(files)}; delete the damaged file and fetch it again "
                 f"(data.download=true) or copy an intact one from {cls.mirrors[0]}."
             ) from err
+
+    def load(self, split: str) -> Source:
+        ds = self._dataset(split == "train", download=False)  # prepare_data fetched what was missing
         images = resize_uint8(ds.data.unsqueeze(1), self.image_size)  # (N, 28, 28) -> (N, 1, S, S) uint8
         source = TensorSource(images, ds.targets.to(torch.int64))
         return _subset(source, self.subset) if split == "train" else source
@@ -109,35 +117,43 @@ class CIFAR10DataModule(GANDataModule):
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        self._split("train")  # load now: unusable files stop the run in build(), before training
         return (3, self.image_size, self.image_size)
 
-    def load(self, split: str) -> Source:
+    def _how(self) -> str:
+        from torchvision.datasets import CIFAR10
+
+        return (f"Get the release with data.download=true on a machine with internet access, or download "
+                f"{CIFAR10.url} and unpack it into {self.root}.")
+
+    def prepare_data(self) -> None:
+        """Fetch and unpack the release when files are missing and data.download is on (rank 0 only)."""
         from torchvision.datasets import CIFAR10
         from torchvision.datasets.utils import download_and_extract_archive
 
         folder = self.root / self.FOLDER
+        if not self.download or all((folder / n).is_file() for n in [*self.TRAIN, "test_batch"]):
+            return
+        try:
+            with download_timeout():
+                download_and_extract_archive(CIFAR10.url, str(self.root), filename=CIFAR10.filename,
+                                             md5=CIFAR10.tgz_md5)
+        except Exception as err:
+            reason = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
+            raise DataError(
+                f"CIFAR-10 is missing under {folder} (expected {', '.join(self.TRAIN)}, test_batch and "
+                f"batches.meta) and the download failed ({reason}). {self._how()}"
+            ) from err
+
+    def load(self, split: str) -> Source:
+        folder = self.root / self.FOLDER
         names = self.TRAIN if split == "train" else ["test_batch"]
-        how = (f"Get the release with data.download=true on a machine with internet access, or download "
-               f"{CIFAR10.url} and unpack it into {self.root}.")
-        if any(not (folder / n).is_file() for n in names) and self.download:
-            try:
-                with download_timeout():
-                    download_and_extract_archive(CIFAR10.url, str(self.root), filename=CIFAR10.filename,
-                                                 md5=CIFAR10.tgz_md5)
-            except Exception as err:
-                reason = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
-                raise DataError(
-                    f"CIFAR-10 is missing under {folder} (expected {', '.join(self.TRAIN)}, test_batch and "
-                    f"batches.meta) and the download failed ({reason}). {how}"
-                ) from err
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
             raise DataError(
                 f"CIFAR-10 files are missing under {folder}: expected {', '.join(self.TRAIN)}, test_batch and "
-                f"batches.meta, missing {', '.join(missing)}; downloading is off (data.download=false). {how}"
+                f"batches.meta, missing {', '.join(missing)}. {self._how()}"
             )
-        images, labels = RowImages([read_row_batch(folder / n, "CIFAR-10", how) for n in names]).tensors()
+        images, labels = RowImages([read_row_batch(folder / n, "CIFAR-10", self._how()) for n in names]).tensors()
         source = TensorSource(resize_uint8(images, self.image_size), labels)
         return _subset(source, self.subset) if split == "train" else source
 
@@ -158,7 +174,6 @@ class LSUNDataModule(GANDataModule):
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        self._split("train")  # load now: unusable files stop the run in build(), before training
         return (3, self.image_size, self.image_size)
 
     def load(self, split: str) -> Source:
@@ -186,7 +201,6 @@ class ImageNet32DataModule(GANDataModule):
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        self._split("train")  # load now: unusable files stop the run in build(), before training
         return (3, 32, 32)
 
     def load(self, split: str) -> Source:
@@ -228,7 +242,6 @@ class ImageFolderDataModule(GANDataModule):
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        self._split("train")  # load now: unusable files stop the run in build(), before training
         return (self.channels, self.image_size, self.image_size)
 
     def load(self, split: str) -> Source:

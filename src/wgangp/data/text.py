@@ -119,13 +119,13 @@ class TextDataModule(GANDataModule):
 
     @property
     def vocabulary(self) -> list[str]:
-        """Characters by id (id 0: unknown, id 1: padding)."""
-        self._split("train")
+        """Characters by id (id 0: unknown, id 1: padding); built from the training lines by setup()."""
+        self.source  # noqa: B018  (raises unless set up)
         return self._vocabulary.chars
 
     def decode(self, x: Tensor) -> list[str]:
         """Generated or real one-hot (N, vocab_size, seq_len) (argmax per position) or ids -> strings."""
-        self._split("train")
+        self.source  # noqa: B018  (raises unless set up)
         return self._vocabulary.decode(x)
 
     @property

@@ -137,6 +137,7 @@ class ClassifierFeatures(nn.Module):
                seed: int) -> dict[str, Any]:
         datamodule = instantiate(config, seed=seed, batches_per_step=1)
         datamodule.prepare_data()
+        datamodule.setup("fit")
         images, labels = _labelled_images(datamodule, "train", max_images)
         log.info("training the scoring classifier once on %d %s images: %s", len(images),
                  type(datamodule).__name__, self.path)

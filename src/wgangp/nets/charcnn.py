@@ -64,10 +64,11 @@ class CharCNNGenerator(nn.Module):
 class CharCNNCritic(nn.Module):
     """x (N, vocab_size, seq_len), one-hot or softmax -> 1x1 conv to `dim` channels -> `blocks`
     ResBlock1d -> flatten -> Linear: scores (N,). No normalisation, so each score depends on its own
-    input only, as a gradient penalty needs (Sec. 4)."""
+    input only, as a gradient penalty needs (Sec. 4); `uses_penalty` is accepted as by every critic, with
+    nothing to swap."""
 
     def __init__(self, data_shape: tuple[int, ...], dim: int = 512, blocks: int = 5, kernel_size: int = 5,
-                 residual_scale: float = 0.3) -> None:
+                 residual_scale: float = 0.3, uses_penalty: bool = False) -> None:
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
         vocab_size, seq_len = _text_shape(self.data_shape, "CharCNNCritic")

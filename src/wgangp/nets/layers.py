@@ -2,19 +2,17 @@
 
 The critic normalisation rule (Sec. 4): a critic trained with a gradient penalty never uses batch
 norm, because batch norm makes each sample's score depend on the rest of the batch while the penalty
-is taken per sample. Critics that have a `norm` argument also take `uses_penalty` and pass both
-through `penalty_safe_norm`; `wgangp.build.build` supplies `uses_penalty` from the objective class's
-`uses_gradient_penalty` attribute via `penalty_kwargs`.
+is taken per sample. Every critic takes `uses_penalty`; those with a `norm` pass both through
+`penalty_safe_norm`; `wgangp.build.build` supplies `uses_penalty` from the objective class's
+`uses_gradient_penalty` attribute.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import get_class
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
@@ -197,18 +195,6 @@ def penalty_safe_norm(norm: str, uses_penalty: bool) -> str:
         )
         return "layer"
     return norm
-
-
-def penalty_kwargs(critic_target: str, objective_target: str) -> dict[str, bool]:
-    """{"uses_penalty": ...} for a critic class that takes `uses_penalty`, {} for one that does not.
-
-    `uses_penalty` is the objective class's `uses_gradient_penalty` attribute (False when it has none).
-    wgangp.build.build: `instantiate(cfg.model.critic, data_shape=..., **penalty_kwargs(critic_target,
-    objective_target))`.
-    """
-    if "uses_penalty" not in inspect.signature(get_class(critic_target)).parameters:
-        return {}
-    return {"uses_penalty": bool(getattr(get_class(objective_target), "uses_gradient_penalty", False))}
 
 
 def image_shape(data_shape: tuple[int, ...], sizes: tuple[int, ...], net: str) -> tuple[int, int]:

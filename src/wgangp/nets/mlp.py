@@ -51,9 +51,11 @@ class MLPGenerator(nn.Module):
 
 class MLPCritic(nn.Module):
     """x (N, *data_shape) -> scores (N,): flatten, then a ReLU MLP; no normalisation, so each output
-    depends on its own input only (Sec. 4)."""
+    depends on its own input only (Sec. 4). `uses_penalty` is accepted as by every critic; with no norm
+    there is nothing to swap."""
 
-    def __init__(self, data_shape: tuple[int, ...], width: int = 512, hidden_layers: int = 3):
+    def __init__(self, data_shape: tuple[int, ...], width: int = 512, hidden_layers: int = 3,
+                 uses_penalty: bool = False):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.net = relu_mlp(math.prod(self.data_shape), 1, width, hidden_layers)

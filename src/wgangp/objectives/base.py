@@ -3,7 +3,9 @@
 A subclass is its loss and nothing else: `critic_terms` (and optionally `after_critic_step`) and
 `generator_terms`. The loop, optimizer wiring, per-step randomness, logging and checkpoint state
 live here. One training_step is one generator iteration: n_critic critic steps, then one generator
-step, so Lightning's batch index counts generator iterations as the paper does.
+step. Only the generator's step goes through Lightning's optimizer wrapper, so `trainer.global_step`
+counts generator iterations, the paper's unit: `max_steps == generator_iters`, and stock callbacks
+(`ModelCheckpoint(every_n_train_steps=N)`, `LearningRateMonitor`, step-interval schedulers) run in it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 
 from wgangp.errors import NonFiniteError
@@ -113,7 +116,7 @@ class GANObjective(L.LightningModule):
         # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
-        self.generator_iter = 0  # completed generator iterations; the paper's unit of training length
+        self._bare_generator_iter = 0  # generator_iter of a loop driving train_iteration without a trainer
         # The NaN guard's record, kept on the device so the hot loop never waits for the host: the first
         # generator iteration with a non-finite loss term (-1: none yet) and which terms it was.
         self._first_nonfinite_iter: Tensor | None = None
@@ -148,9 +151,16 @@ class GANObjective(L.LightningModule):
 
     # ---- the loop ----------------------------------------------------------------------------
     @property
-    def optimizer_steps_per_iter(self) -> int:
-        """Optimizer steps per generator iteration; Lightning's global_step counts these."""
-        return self.n_critic + 1
+    def generator_iter(self) -> int:
+        """Completed generator iterations: Lightning's `global_step` under a trainer; a bare loop around
+        `train_iteration` (the bench, the Fig. 1 experiments) advances it by assignment."""
+        return self._trainer.global_step if self._trainer is not None else self._bare_generator_iter
+
+    @generator_iter.setter
+    def generator_iter(self, value: int) -> None:
+        if self._trainer is not None:
+            raise RuntimeError("under a trainer, generator_iter is trainer.global_step; it cannot be set")
+        self._bare_generator_iter = int(value)
 
     @property
     def latent_dim(self) -> int:
@@ -185,13 +195,23 @@ class GANObjective(L.LightningModule):
             loss.backward()
 
     def _optimizer_step(self, opt: torch.optim.Optimizer, loss: Tensor, player: nn.Module) -> None:
-        """Backward of `loss`, then one step of `player` (under trainer=ddp its gradients averaged over ranks)."""
+        """Backward of `loss`, then one step of `player` (under trainer=ddp its gradients averaged over ranks).
+
+        `opt` is Lightning's wrapper for the generator (its step advances global_step) and the bare
+        optimizer for the critic. The bare step does what the wrapper's precision plugin would: under
+        16-mixed, the scaler unscales, skips a step with non-finite gradients and updates its scale.
+        """
         opt.zero_grad(set_to_none=True)
         self._backward(loss)
         strategy = self._trainer.strategy if self._trainer is not None else None
         if isinstance(strategy, GANDDPStrategy):
             strategy.average_gradients(player)
-        opt.step()
+        scaler = self._grad_scaler()
+        if scaler is None or isinstance(opt, LightningOptimizer):
+            opt.step()
+        else:
+            scaler.step(opt)
+            scaler.update()
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         """The fp16 loss scaler of trainer.precision=16-mixed; None in fp32 and bf16 (which need none)."""
@@ -215,8 +235,8 @@ class GANObjective(L.LightningModule):
         """
         if real.size(0) != self.n_critic:
             raise ValueError(
-                f"the batch holds {real.size(0)} real batches but n_critic={self.n_critic}: the data module "
-                "must deliver one fresh real batch per critic step (train.py wires batches_per_step=n_critic)"
+                f"the batch holds {real.size(0)} real batches but n_critic={self.n_critic}: the data module must "
+                "deliver one fresh real batch per critic step (conf/train.yaml: data.batches_per_step)"
             )
         m = real.size(1)
         sums: dict[str, Tensor] = {}
@@ -249,8 +269,8 @@ class GANObjective(L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        terms = self.train_iteration(batch["real"], opt_g, opt_d, self.step_rng())
-        self.generator_iter += 1
+        # One step counter: only the generator's step goes through Lightning's wrapper (see the module doc).
+        terms = self.train_iteration(batch["real"], opt_g, opt_d.optimizer, self.step_rng())
         self._track_finite(terms)
         # Host syncs (the finiteness check, logging) happen every trainer.log_every_n_steps generator
         # iterations only, except on the CPU, where a sync costs nothing and the guard stops at once.
@@ -312,5 +332,5 @@ class GANObjective(L.LightningModule):
         info = checkpoint.get("wgangp")
         if info is None:
             raise ValueError("this checkpoint was not written by wgangp (it has no 'wgangp' section)")
-        self.generator_iter = int(info["generator_iter"])
+        # generator_iter is Lightning's global_step, restored by Lightning with its loops' state
         _set_rng_states(info["rng_states"])
