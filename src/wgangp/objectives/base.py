@@ -84,6 +84,9 @@ class GANObjective(L.LightningModule):
         generator_optimizer: optional separate partial optimizer for the generator.
         critic_weight_decay: L2 weight decay on the critic (App. B uses 1e-3 with a normalised critic).
         seed: root of the per-step random streams (see wgangp.rng).
+
+    The ranges of these and of every subclass's fields are checked in one place, on the composed
+    config, before anything is built (wgangp.config_checks).
     """
 
     # True where the critic loss differentiates D w.r.t. its input per sample (gradient penalties,
@@ -101,10 +104,6 @@ class GANObjective(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if int(n_critic) < 1:
-            raise ValueError(f"objective.n_critic={n_critic} must be at least 1 (critic steps per generator step)")
-        if critic_weight_decay < 0:
-            raise ValueError(f"objective.critic_weight_decay={critic_weight_decay} must be >= 0 (App. B uses 1e-3)")
         self.automatic_optimization = False
         self.generator = generator
         self.critic = critic
