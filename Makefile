@@ -52,7 +52,8 @@ sweep-one-sided: $(STAMP)  ## App. C: 174 archs x {two-sided, one-sided penalty}
 table2: $(STAMP)  ## print and write Table 2 (Markdown, CSV, per-architecture CSV) of SWEEP_DIR=...
 	$(PY) scripts/table2.py $(SWEEP_DIR) $(ARGS)
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff check and ruff format --check (no file is changed)
 	$(PY) -m ruff check src tests scripts
+	$(PY) -m ruff format --check src tests scripts
 
 .PHONY: help install train test test-slow bench bench-data lint sweep-random-archs sweep-one-sided table2
