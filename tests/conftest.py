@@ -28,6 +28,11 @@ TINY = [
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def conf_options(group: str) -> list[str]:
+    """Every option of conf/<group>/, so a new YAML file is tested without editing a list."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
 @pytest.fixture
 def tiny_config(tmp_path):
     """compose(*overrides, run_dir=None) -> DictConfig on TINY settings, run directory under tmp_path."""

@@ -7,11 +7,12 @@ from collections import Counter
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 from torch import Tensor, nn
 
-from conftest import TINY, compose_config
+from conftest import TINY, compose_config, conf_options
 from wgangp.build import build
 from wgangp.data.base import GANDataModule
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
@@ -40,16 +41,41 @@ from wgangp.rng import NOISE, step_generator
 from wgangp.train import train
 
 SHAPES = {28: (1, 28, 28), 32: (3, 32, 32), 64: (3, 64, 64), 128: (3, 128, 128)}
-DCGAN_FAMILY = ["dcgan", "lsun_no_bn_const_filters", "lsun_no_norm", "lsun_gated", "lsun_tanh"]
-SMALL_DCGAN = ["model.generator.base_filters=4", "model.critic.base_filters=4"]
-# Every `model=` option but toy_mlp: overrides that make it small enough for CPU tests, its image sizes.
-MODELS = {
-    **{name: (SMALL_DCGAN, (28, 32, 64, 128)) for name in DCGAN_FAMILY},
-    "random_arch": (["arch_seed=45"], (28, 32, 64, 128)),  # 45: base filters 32 and 32, depths 4 and 8
-    "lsun_mlp_g": (["model.generator.width=16", "model.critic.base_filters=4"], (28, 32, 64, 128)),
-    "resnet": (["model.generator.channels=8", "model.critic.channels=8"], (32, 64, 128)),
-    "resnet101": (["model.generator.dim=4", "model.critic.dim=4"], (64,)),
-}
+# Fields that set a net's width, and the small values CPU tests use for them; arch_seed=45 is a Table 1
+# architecture with base filters 32 and 32, depths 4 and 8.
+SMALL_FIELDS = {"width": 16, "base_filters": 4, "channels": 8, "dim": 4}
+
+
+def small_overrides(name):
+    """Overrides that make `model=name` small enough for CPU tests, found from its own config."""
+    model = compose_config("unused", [f"model={name}"]).model
+    overrides = [f"model.{part}.{field}={value}" for part in ("generator", "critic")
+                 for field, value in SMALL_FIELDS.items() if field in model[part]]
+    return overrides + (["arch_seed=45"] if name == "random_arch" else [])
+
+
+def supported_sizes(name, overrides):
+    """The image sizes of SHAPES at which both nets of `model=name` build (a clear ValueError elsewhere)."""
+    model = compose_config("unused", [f"model={name}", *overrides]).model
+    sizes = []
+    for size, shape in SHAPES.items():
+        try:
+            instantiate(model.generator, data_shape=shape), instantiate(model.critic, data_shape=shape)
+        except InstantiationException as e:
+            if not isinstance(e.__cause__, ValueError):
+                raise
+            continue
+        sizes.append(size)
+    return tuple(sizes)
+
+
+# Every `model=` option that builds at some image size (toy_mlp and charcnn are tested on their own data),
+# with the overrides that make it small and its image sizes.
+MODELS = {}
+for _name in conf_options("model"):
+    _sizes = supported_sizes(_name, small_overrides(_name))
+    if _sizes:
+        MODELS[_name] = (small_overrides(_name), _sizes)
 MAIN_SIZE = {name: 64 if name == "resnet101" else 32 for name in MODELS}
 _MODEL_CONFIGS = {}
 
