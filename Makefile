@@ -12,7 +12,7 @@ PRESET ?= full
 SWEEP_CONFIG = $(if $(filter small,$(PRESET)),random_archs_small,$(if $(filter full,$(PRESET)),random_archs,$(error PRESET=$(PRESET): use PRESET=full (the paper's sweep) or PRESET=small (CPU minutes))))
 SWEEP_DIR ?= logs/sweeps/$(SWEEP_CONFIG)
 ONE_SIDED_DIR ?= logs/sweeps/one_sided
-# The small preset runs one thread per run: on a shared 2-core machine two threads lose ~7x to contention.
+# The small preset runs one thread per run: on a small shared CPU several threads per run contend (docs/performance.md).
 SWEEP_ENV = $(if $(filter small,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
 
 help:  ## list the targets
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install wgangp with its dev extras
 
-train: $(STAMP)  ## train WGAN-GP on 8 Gaussians on the CPU (about 4 minutes); ARGS="..." adds overrides
+train: $(STAMP)  ## train WGAN-GP on 8 Gaussians on the CPU (no download); ARGS="..." adds overrides
 	$(PY) src/train.py experiment=toy generator_iters=1400 $(ARGS)
 
 test: $(STAMP)  ## run the test suite (CPU, no downloads)
@@ -35,7 +35,7 @@ test: $(STAMP)  ## run the test suite (CPU, no downloads)
 test-slow: $(STAMP)  ## run the long checks marked `slow`
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak (~10 min); ARGS="--models toy"
+bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak; ARGS="--models toy"
 	$(PY) scripts/bench.py $(ARGS)
 
 bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)

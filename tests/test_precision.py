@@ -125,7 +125,7 @@ def test_bf16_training_runs_with_the_penalty(tiny_config, tmp_path):
 def test_bf16_trains_the_toy_problem_as_well_as_fp32(tiny_config, tmp_path):
     """The bf16 check: the same toy run (seed, data, z) in fp32 and in bf16-mixed, val/w1 every 50
     generator iterations; bf16 stays within 20% of fp32 at every evaluation (measured: within 2% for
-    seeds 0-2), and both learn. 128-wide nets and 300 iterations keep it at about 8 s per run here."""
+    seeds 0-2), and both learn. 128-wide nets and 300 iterations keep it within the fast suite."""
     curves = {}
     for precision in ("32-true", "bf16-mixed"):
         run = tmp_path / precision

@@ -1,11 +1,9 @@
 """Numeric formats chosen once per run: `trainer.precision=auto` and oneDNN for fp32 matmuls on CPUs.
 
-Both are measured choices (scripts/bench.py prints the numbers): bf16 autocast is the largest speed
-lever on hardware with bf16 units and trains as well as fp32 here (README, Speed and precision);
-oneDNN can run fp32 matmuls faster than the default CPU BLAS path (1.8x on the toy step on the issue
-author's Zen 5 machine; 1.02-1.05x on this project's Zen 4 machine, whose MKL path already reaches 202
-of oneDNN's 220 GFLOP/s), and is used only where it computes them in full fp32, which is checked on the
-running machine first.
+Both are measured choices (`make bench` prints the numbers; docs/performance.md, Precision): bf16
+autocast is the largest speed lever on hardware with bf16 units and trains as well as fp32; oneDNN can
+run fp32 matmuls faster than the default CPU BLAS path on some CPUs, and is used only where it computes
+them in full fp32, which is checked on the running machine first.
 """
 
 from __future__ import annotations

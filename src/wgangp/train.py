@@ -63,7 +63,7 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),  # `auto`: see README
+        precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),  # auto: docs/performance.md
         max_steps=cfg.generator_iters,  # global_step counts generator iterations (objectives/base.py)
         callbacks=callbacks,
         logger=loggers,

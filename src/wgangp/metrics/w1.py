@@ -10,8 +10,8 @@ import torch
 def wasserstein1(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> float:
     """W1 between the empirical distributions of x (n, d) and y (k, d), Euclidean ground cost.
 
-    Exact (a linear program, not a Sinkhorn approximation); O(n^3) worst case, about 0.1 s for
-    1000 vs 1000 points.
+    Exact (a linear program, not a Sinkhorn approximation); O(n^3) worst case in the number of
+    points.
     """
     x = np.asarray(torch.as_tensor(x).detach().cpu().double().flatten(1))
     y = np.asarray(torch.as_tensor(y).detach().cpu().double().flatten(1))

@@ -136,7 +136,7 @@ class GANObjective(L.LightningModule):
 
         A penalised critic scores every sample on its own (no batch norm, Sec. 4), so one forward over
         cat([real, fake]) gives the same scores with half the kernel launches and twice the rows per
-        matmul (1.09x on the toy WGAN-GP step in bf16, nothing measurable in fp32; scripts/bench.py).
+        matmul (`make bench`'s toy row "separate real and fake critic forwards" measures it; docs/performance.md).
         Any other critic may hold batch norm, whose statistics must stay those of the real and of the
         fake batch: two forwards.
         """

@@ -1,4 +1,5 @@
-"""The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (002_*)."""
+"""The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (the GAN + gradient
+penalty note, shared/paper/002_*)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class GANGP(GANObjective):
     real/fake interpolates (the penalty on the logit); generator: non-saturating.
 
     Args:
-        gp_weight: lambda (002_* compares 1 and 10).
+        gp_weight: lambda (the GAN + gradient penalty note compares 1 and 10).
         **kwargs: the loop's arguments (see GANObjective).
     """
 

@@ -1,4 +1,5 @@
-"""The standard GAN objective with the zero-centred R1 regulariser on real data (003_*)."""
+"""The standard GAN objective with the zero-centred R1 regulariser on real data (the critic-training
+note, shared/paper/003_*)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The original WGAN: Wasserstein critic loss, critic weights clipped to [-c, c] (004_*, WGAN Alg. 1)."""
+"""The original WGAN: Wasserstein critic loss, critic weights clipped to [-c, c] (Arjovsky et al. 2017, WGAN Alg. 1)."""
 
 from __future__ import annotations
 
