@@ -22,7 +22,7 @@ generator iteration of every variant from the initial weights is compared with t
 mean critic and generator losses and both players' parameter gradients (relative L2 error).
 FLOPs of one generator iteration are counted with torch.utils.flop_counter (fp32 math; bf16 does the
 same operations), for the reference and for the project, whose ReLU, LeakyReLU and mean pool spare the
-penalty's double backward a pass of zeros through the forward graph (wgangp.nets.layers). Peaks are the
+penalty's double backward a pass of zeros through the forward graph (wgangp.nets.units). Peaks are the
 best of a large matmul and a 3x3 convolution per dtype, timed in every round. `ratio` is reference
 seconds / variant seconds (> 1: faster than the reference).
 """
@@ -53,7 +53,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from wgangp.build import CONF_DIR, build, compose_config
 from wgangp.data.writers import labelled_images, write_cifar10
-from wgangp.nets.layers import with_torch_units
+from wgangp.nets.units import with_torch_units
 from wgangp.objectives.base import GANObjective
 from wgangp.precision import bf16_is_fast, onednn_fp32_matmul_error, use_onednn_fp32_matmul
 from wgangp.rng import NOISE, step_generator

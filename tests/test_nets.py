@@ -15,17 +15,7 @@ from conftest import TINY, compose_config
 from wgangp.build import build
 from wgangp.data.base import GANDataModule
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
-from wgangp.nets.layers import (
-    AvgPool2d,
-    BottleneckBlock,
-    Gated,
-    LeakyReLU,
-    ReLU,
-    ResBlock,
-    penalty_kwargs,
-    penalty_safe_norm,
-    with_torch_units,
-)
+from wgangp.nets.layers import Gated, penalty_kwargs, penalty_safe_norm
 from wgangp.nets.random_arch import (
     TABLE_1,
     RandomArchCritic,
@@ -34,7 +24,15 @@ from wgangp.nets.random_arch import (
     generator_kwargs,
     sample_architecture,
 )
-from wgangp.nets.resnet import ResNet101Critic, ResNet101Generator, ResNetCritic, ResNetGenerator
+from wgangp.nets.resnet import (
+    BottleneckBlock,
+    ResBlock,
+    ResNet101Critic,
+    ResNet101Generator,
+    ResNetCritic,
+    ResNetGenerator,
+)
+from wgangp.nets.units import AvgPool2d, LeakyReLU, ReLU, with_torch_units
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
