@@ -18,6 +18,7 @@ from wgangp.objectives.gan import StandardGAN
 from wgangp.objectives.wgan_clip import WGANClip
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.reference import ReferenceLoop
+from wgangp.rng import NOISE, step_generator
 
 SEED, N_CRITIC, BATCH, ITERS = 3, 5, 8, 3
 
@@ -50,7 +51,7 @@ NETS = {"toy": (toy_nets, EightGaussians()),
 def train_both(objective_name, nets_name, **sabotage):
     """ITERS generator iterations of the objective's train_iteration and of the reference from the same
     initial weights (the reference's nets with torch.nn's units, as a port builds them) and real batches;
-    `sabotage` overrides reference arguments. Returns both state dicts."""
+    `sabotage` overrides reference arguments. Returns both loops' states and the gradient-free names."""
     cls, kwargs, optimizer, ref_kwargs = OBJECTIVES[objective_name]
     make_nets, source = NETS[nets_name]
     torch.manual_seed(0)
@@ -63,14 +64,15 @@ def train_both(objective_name, nets_name, **sabotage):
     real_batches = StepSampler(source, seed=SEED, batches=N_CRITIC, batch_size=BATCH)  # the data module's stream
     for step in range(ITERS):
         real = real_batches(step)["real"]  # (n_critic, m, *data_shape)
-        objective.train_iteration(real, opt_g, opt_d, objective.step_rng())
-        objective.generator_iter += 1
+        objective.train_iteration(real, opt_g, opt_d, step_generator(SEED, step, NOISE))  # objective.step_rng()'s
         reference.step(real)
-    ours = {**{f"G.{k}": v for k, v in generator.state_dict().items()},
+    return state(generator, critic), state(ref_g, ref_d), gradient_free("G.", generator) | gradient_free("D.", critic)
+
+
+def state(generator, critic):
+    """Both players' parameters and buffers, named G.* and D.*."""
+    return {**{f"G.{k}": v for k, v in generator.state_dict().items()},
             **{f"D.{k}": v for k, v in critic.state_dict().items()}}
-    theirs = {**{f"G.{k}": v for k, v in ref_g.state_dict().items()},
-              **{f"D.{k}": v for k, v in ref_d.state_dict().items()}}
-    return ours, theirs, gradient_free("G.", generator) | gradient_free("D.", critic)
 
 
 def gradient_free(prefix, net):
@@ -87,11 +89,11 @@ def gradient_free(prefix, net):
     return names
 
 
-def moved_from_init(state, nets_name, objective_name):
+def moved_from_init(trained, nets_name, objective_name):
+    """Names of `trained` (a `state`) whose values differ from the initial nets' (rebuilt from seed 0)."""
     torch.manual_seed(0)
-    g, d = NETS[nets_name][0](OBJECTIVES[objective_name][0].uses_gradient_penalty)
-    init = {**{f"G.{k}": v for k, v in g.state_dict().items()}, **{f"D.{k}": v for k, v in d.state_dict().items()}}
-    return {k for k, v in state.items() if v.is_floating_point() and not torch.equal(v, init[k])}
+    init = state(*NETS[nets_name][0](OBJECTIVES[objective_name][0].uses_gradient_penalty))
+    return {k for k, v in trained.items() if v.is_floating_point() and not torch.equal(v, init[k])}
 
 
 @pytest.mark.parametrize("nets_name", list(NETS))
