@@ -38,6 +38,9 @@ test-slow: $(STAMP)  ## run the long checks marked `slow`
 bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak; ARGS="--models toy"
 	$(PY) scripts/bench.py $(ARGS)
 
+params: $(STAMP)  ## parameter counts of every model= option's generator and critic (Markdown table)
+	$(PY) scripts/params.py
+
 bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)
 	$(PY) scripts/bench_data.py
 
@@ -56,4 +59,4 @@ lint: $(STAMP)  ## ruff check and ruff format --check (no file is changed)
 	$(PY) -m ruff check src tests scripts
 	$(PY) -m ruff format --check src tests scripts
 
-.PHONY: help install train test test-slow bench bench-data lint sweep-random-archs sweep-one-sided table2
+.PHONY: help install train test test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2

@@ -4,12 +4,10 @@ in a bare loop, and the fraction of this machine's peak each reaches. `make benc
     .venv/bin/python scripts/bench.py                              # toy, dcgan, resnet; fp32 and bf16-mixed
     .venv/bin/python scripts/bench.py --models toy --rounds 5 --iters toy=20
     .venv/bin/python scripts/bench.py --models dcgan --precisions 32-true
-    .venv/bin/python scripts/bench.py --params                     # parameter counts of every model= option
 
 Variants, each from the same initial weights and on the same real batches, z and epsilon:
-- reference: Algorithm 1 as the popular ports write it, in fp32 with PyTorch's default settings (fake
-  drawn under no_grad, separate critic forwards on real, fake and interpolates,
-  autograd.grad(create_graph=True), critic frozen by requires_grad during the generator step);
+- reference: Algorithm 1 as the popular ports write it (wgangp.reference.ReferenceLoop), in fp32 with
+  PyTorch's default settings and torch.nn's units;
 - lightning: the project as users run it, `Trainer.fit` with the project's default callbacks and CSV
   logger, at each precision;
 - bare: the project's `train_iteration` in a Python loop (Lightning's overhead is lightning - bare);
@@ -19,12 +17,13 @@ Variants, each from the same initial weights and on the same real batches, z and
 The variants run round-robin (each round runs every variant for --iters iterations, then the peak
 kernels), so machine noise hits all alike; a time is the median over rounds. Before timing, one
 generator iteration of every variant from the initial weights is compared with the reference's: its
-mean critic and generator losses and both players' parameter gradients (relative L2 error).
-FLOPs of one generator iteration are counted with torch.utils.flop_counter (fp32 math; bf16 does the
-same operations), for the reference and for the project, whose ReLU, LeakyReLU and mean pool spare the
-penalty's double backward a pass of zeros through the forward graph (wgangp.nets.layers). Peaks are the
+mean critic and generator losses and both players' parameter gradients (relative L2 error); that the
+loops agree over several iterations is a `make test` check (tests/test_reference_loop.py).
+FLOPs of one generator iteration are counted with wgangp.flops (fp32 math; bf16 does the same
+operations), for the reference and for the project, whose ReLU, LeakyReLU and mean pool spare the
+penalty's double backward a pass of zeros through the forward graph (wgangp.nets.units). Peaks are the
 best of a large matmul and a 3x3 convolution per dtype, timed in every round. `ratio` is reference
-seconds / variant seconds (> 1: faster than the reference).
+seconds / variant seconds (> 1: faster than the reference). Parameter counts: scripts/params.py.
 """
 
 from __future__ import annotations
@@ -44,19 +43,17 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from wgangp.build import CONF_DIR, build, compose_config
+from wgangp.build import build, compose_config
 from wgangp.data.writers import labelled_images, write_cifar10
-from wgangp.nets.layers import with_torch_units
+from wgangp.flops import count_flops
+from wgangp.nets.units import with_torch_units
 from wgangp.objectives.base import GANObjective
 from wgangp.precision import bf16_is_fast, onednn_fp32_matmul_error, use_onednn_fp32_matmul
-from wgangp.rng import NOISE, step_generator
+from wgangp.reference import ReferenceLoop
 
 # What each model is benchmarked on: the toy MLP at the toy experiment's batch 256, the convnets on
 # CIFAR-10-shaped data (3x32x32, batch 64; generated files in the real format, read by the real loader).
@@ -69,11 +66,6 @@ DEFAULT_ITERS = {"toy": 30, "dcgan": 2, "resnet": 1}
 # Tolerances of the correctness check (relative errors against the fp32 reference): fp32 differs only in
 # summation order; bf16 rounds every matmul input to 8 bits of mantissa.
 CHECK_TOL = {"32-true": 1e-3, "bf16-mixed": 0.1}
-# The parameter-count table of --params: each architecture at the resolution the paper trains it at.
-PARAM_SIZES = {
-    "dcgan": (32, 64), "random_arch": (32,), "resnet": (32,), "lsun_no_bn_const_filters": (64,),
-    "lsun_mlp_g": (64,), "lsun_no_norm": (64,), "lsun_gated": (64,), "lsun_tanh": (64,), "resnet101": (64,),
-}
 
 log = logging.getLogger("wgangp.bench")
 
@@ -142,55 +134,24 @@ LEVERS: dict[str, Callable[[GANObjective], None]] = {
 
 # ---- the variants ----------------------------------------------------------------------------------
 class Reference:
-    """Algorithm 1 as the popular PyTorch ports write it, fp32, default backend settings."""
+    """wgangp.reference's Alg. 1 loop on the objective's nets with torch.nn's units, Adam as the config
+    sets it (lr, betas; PyTorch's default implementation), fp32, default backend settings."""
 
     label = "reference"
     precision = "32-true"
     flops_as = "reference"  # whose FLOP count (bench_model's info["flops"]) this variant runs
 
-    def __init__(self, generator: nn.Module, critic: nn.Module, cfg: DictConfig, batches: Iterator[Tensor],
-                 rng: Callable[[int], torch.Generator]) -> None:
-        self.G, self.D, self.batches, self.rng = generator, critic, batches, rng
+    def __init__(self, objective: GANObjective, cfg: DictConfig, batches: Iterator[Tensor]) -> None:
+        _torch_units(objective)
+        self.G, self.D, self.batches = objective.generator, objective.critic, batches
         opt = cfg.objective.optimizer
-        self.opt_g = torch.optim.Adam(generator.parameters(), lr=opt.lr, betas=tuple(opt.betas))
-        self.opt_d = torch.optim.Adam(critic.parameters(), lr=opt.lr, betas=tuple(opt.betas))
-        self.lam, self.n_critic, self.iteration = float(cfg.objective.gp_weight), int(cfg.objective.n_critic), 0
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt.lr, betas=tuple(opt.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt.lr, betas=tuple(opt.betas))
+        self.loop = ReferenceLoop(self.G, self.D, self.opt_g, self.opt_d, n_critic=int(cfg.objective.n_critic),
+                                  gp_weight=float(cfg.objective.gp_weight), seed=objective.seed)
 
-    def step(self) -> dict[str, float]:
-        G, D = self.G, self.D
-        real = next(self.batches)  # (n_critic, m, *data_shape)
-        rng, m = self.rng(self.iteration), real.size(1)
-        device = real.device
-        critic_losses = []
-        for p in D.parameters():
-            p.requires_grad_(True)
-        for t in range(self.n_critic):
-            z = torch.randn(m, G.latent_dim, generator=rng, device=device)
-            with torch.no_grad():
-                fake = G(z)
-            d_real, d_fake = D(real[t]).mean(), D(fake).mean()
-            eps = torch.rand(m, generator=rng, device=device).view(-1, *[1] * (real.dim() - 2))
-            x_hat = (eps * real[t] + (1 - eps) * fake).requires_grad_(True)
-            d_hat = D(x_hat)
-            (grad,) = torch.autograd.grad(d_hat, x_hat, grad_outputs=torch.ones_like(d_hat), create_graph=True,
-                                          retain_graph=True)
-            gp = ((grad.view(m, -1).norm(2, dim=1) - 1) ** 2).mean()
-            d_loss = d_fake - d_real + self.lam * gp
-            self.opt_d.zero_grad()
-            d_loss.backward()
-            self.opt_d.step()
-            critic_losses.append(d_loss.detach())
-        for p in D.parameters():
-            p.requires_grad_(False)
-        z = torch.randn(m, G.latent_dim, generator=rng, device=device)
-        g_loss = -D(G(z)).mean()
-        self.opt_g.zero_grad()
-        g_loss.backward()
-        self.opt_g.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
-        self.iteration += 1
-        return {"critic_loss": torch.stack(critic_losses).mean(), "generator_loss": g_loss.detach()}
+    def step(self) -> dict[str, Tensor]:
+        return self.loop.step(next(self.batches))
 
     def run(self, iters: int) -> float:
         return seconds_per_step(self.step, iters, next(self.G.parameters()).device, onednn=False)
@@ -308,29 +269,6 @@ def time_kernel(kernel: Callable[[], Tensor], device: torch.device, reps: int = 
 
 
 # ---- one model -------------------------------------------------------------------------------------
-class _GlobalOnly:
-    """Stands in for FlopCounterMode's per-module tracker, whose autograd hooks autograd.grad (the
-    penalty) refuses ("A leaf node was passed to _will_engine_execute_node"): count the global total only."""
-
-    parents = frozenset({"Global"})
-
-    def __enter__(self) -> _GlobalOnly:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-def count_flops(step: Callable[[], object]) -> float:
-    """FLOPs (matmuls, convolutions and their backward passes) of one call of `step` (one fp32 generator
-    iteration)."""
-    counter = FlopCounterMode(display=False)
-    counter.mod_tracker = _GlobalOnly()
-    with counter:
-        step()
-    return float(counter.get_total_flops())
-
-
 @contextlib.contextmanager
 def zero_lr(*optimizers: torch.optim.Optimizer) -> Iterator[None]:
     saved = [[g["lr"] for g in opt.param_groups] for opt in optimizers]
@@ -372,13 +310,7 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
     info = {"model": name, "batch": int(cfg0.data.batch_size), "params": (n_g, n_d)}
 
     _, dm_ref, obj_ref = make("32-true", "reference")
-    # the project's noise stream of each generator iteration: the same z and epsilon in every variant
-    def make_reference(objective: GANObjective, datamodule: L.LightningDataModule) -> Reference:
-        _torch_units(objective)
-        return Reference(objective.generator, objective.critic, cfg0, real_batches(datamodule, device),
-                         lambda i: step_generator(objective.seed, i, NOISE, device))
-
-    reference = make_reference(obj_ref, dm_ref)
+    reference = Reference(obj_ref, cfg0, real_batches(dm_ref, device))
     variants: list = [reference]
     for precision in precisions:
         short = "fp32" if precision == "32-true" else "bf16"
@@ -399,7 +331,7 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
 
     # FLOPs of one generator iteration of the reference and of the project (on throw-away copies, fp32)
     _, dm_f, obj_f = make("32-true", "flops-reference")
-    info["flops"] = {"reference": count_flops(make_reference(obj_f, dm_f).step)}
+    info["flops"] = {"reference": count_flops(Reference(obj_f, cfg0, real_batches(dm_f, device)).step)}
     _, dm_f, obj_f = make("32-true", "flops")
     opt_g, opt_d = obj_f.configure_optimizers()
     batches = real_batches(dm_f, device)
@@ -463,32 +395,6 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
     return rows, info
 
 
-# ---- parameter counts (--params) ---------------------------------------------------------------------
-def parameter_table() -> None:
-    from wgangp.nets.random_arch import RandomArchCritic, RandomArchGenerator
-
-    def count(module: nn.Module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    print("| model | size | G params | D params |\n|---|---|---|---|")
-    for name, sizes in PARAM_SIZES.items():
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            model = compose("train", overrides=[f"model={name}"]).model
-        for size in sizes:
-            shape = (3, size, size)
-            with torch.device("meta"):  # shapes only: no memory, no initialisation
-                g = instantiate(model.generator, data_shape=shape)
-                d = instantiate(model.critic, data_shape=shape, uses_penalty=True)
-            label = f"{name} (arch_seed 0)" if name == "random_arch" else name
-            print(f"| {label} | {size}x{size} | {count(g):,} | {count(d):,} |")
-    with torch.device("meta"):
-        g_counts = [count(RandomArchGenerator((3, 32, 32), k)) for k in range(200)]
-        d_counts = [count(RandomArchCritic((3, 32, 32), k, uses_penalty=True)) for k in range(200)]
-    print(f"| random_arch, arch_seed 0..199 | 32x32 | {min(g_counts):,} to {max(g_counts):,} "
-          f"| {min(d_counts):,} to {max(d_counts):,} |")
-
-
 # ---- main ------------------------------------------------------------------------------------------
 def parse_iters(text: str) -> dict[str, int]:
     out = {}
@@ -518,11 +424,7 @@ def main() -> None:
     parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True,
                         help="toy only: the project with each of its levers undone alone (--no-ablations: skip)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--params", action="store_true", help="print every model's parameter counts and exit")
     args = parser.parse_args()
-    if args.params:
-        parameter_table()
-        return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("lightning.pytorch", "lightning.fabric", "wgangp"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -16,16 +16,7 @@ from conftest import TINY, compose_config, conf_options
 from wgangp.build import build
 from wgangp.data.base import GANDataModule
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
-from wgangp.nets.layers import (
-    AvgPool2d,
-    BottleneckBlock,
-    Gated,
-    LeakyReLU,
-    ReLU,
-    ResBlock,
-    penalty_safe_norm,
-    with_torch_units,
-)
+from wgangp.nets.layers import Gated, penalty_safe_norm
 from wgangp.nets.random_arch import (
     TABLE_1,
     RandomArchCritic,
@@ -34,7 +25,15 @@ from wgangp.nets.random_arch import (
     generator_kwargs,
     sample_architecture,
 )
-from wgangp.nets.resnet import ResNet101Critic, ResNet101Generator, ResNetCritic, ResNetGenerator
+from wgangp.nets.resnet import (
+    BottleneckBlock,
+    ResBlock,
+    ResNet101Critic,
+    ResNet101Generator,
+    ResNetCritic,
+    ResNetGenerator,
+)
+from wgangp.nets.units import AvgPool2d, LeakyReLU, ReLU, with_torch_units
 from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
 from wgangp.train import train

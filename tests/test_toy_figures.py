@@ -2,29 +2,32 @@
 
 import json
 import math
+from functools import partial
 
 import torch
 from hydra.utils import instantiate
 from torch import nn
 
 from conftest import run_cli
-from wgangp.experiments.toy_figures import clip_weights_, critic_step, layer_gradient_norms, toy_mlp
+from wgangp.experiments.toy_figures import layer_gradient_norms, toy_critic, toy_generator
+from wgangp.objectives.wgan_clip import WGANClip
+from wgangp.rng import NOISE, step_generator
 
 
-def test_weight_clipping_keeps_every_parameter_in_range_after_a_step():
-    critic = toy_mlp(2, 1, width=16, layers=4)
-    before = [m.weight.detach().clone() for m in critic if isinstance(m, nn.Linear)]
-    opt = torch.optim.RMSprop(critic.parameters(), lr=5e-5)
-    method = {"clip": 0.01}
-    critic_step(critic, opt, torch.randn(32, 2), torch.randn(32, 2) + 1, method, torch.Generator())
+def test_the_fig_1b_critic_is_he_initialised_and_clipped_by_its_objectives_loop():
+    # He-uniform: Var(w) = 2 / fan_in, so the 512-wide layers' weights have std sqrt(2 / 512) = 1/16
+    critic = toy_critic(width=512, layers=4)
+    torch.testing.assert_close(critic.net[2].weight.std().item(), 1 / 16, rtol=0.02, atol=0)
+    assert all(not m.bias.any() for m in critic.modules() if isinstance(m, nn.Linear))
+    critic, generator = toy_critic(width=16, layers=4), toy_generator(latent_dim=2, width=16, layers=4)
+    before = [m.weight.detach().clone() for m in critic.net if isinstance(m, nn.Linear)]
+    objective = WGANClip(generator=generator, critic=critic, optimizer=partial(torch.optim.RMSprop, lr=5e-5),
+                         n_critic=2, clip_value=0.01)
+    opt_g, opt_d = objective.configure_optimizers()
+    objective.train_iteration(torch.randn(2, 32, 2), opt_g, opt_d, step_generator(0, 0, NOISE))
     assert all(p.abs().max() <= 0.01 for p in critic.parameters())
-    after = [m.weight for m in critic if isinstance(m, nn.Linear)]
+    after = [m.weight for m in critic.net if isinstance(m, nn.Linear)]
     assert not any(torch.equal(w, w0) for w, w0 in zip(after, before, strict=True))  # the step moved them
-    w = torch.tensor([-1.0, 0.5, 2.0])
-    layer = nn.Linear(3, 1)
-    layer.weight.data = w.view(1, 3).clone()
-    clip_weights_(layer, 0.6)
-    torch.testing.assert_close(layer.weight.data, torch.tensor([[-0.6, 0.5, 0.6]]))
 
 
 def test_layer_gradient_norms_of_a_linear_chain_match_the_closed_form():

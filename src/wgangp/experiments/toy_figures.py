@@ -1,10 +1,9 @@
 """Fig. 1 of the paper: what weight clipping does to a WGAN critic, and what the gradient penalty does not.
 
-Not GAN training runs of the Lightning loop, so plain loops over the pure functions in wgangp.losses
-and wgangp.penalties; `python src/train.py experiment=toy_value_surfaces|toy_gradient_norms` calls
-them through the config's `task` entry.
-
-A method is a dict {"optimizer": partial optimizer, "clip": c or None, "gp_weight": lambda}:
+Not runs of the Lightning trainer: `python src/train.py experiment=toy_value_surfaces|toy_gradient_norms`
+calls these functions through the config's `task` entry. Each method is an objective, a partial
+`WGANClip` or `WGANGP` (the `methods` of conf/experiment/toy_*.yaml), so the figures train with the same
+loss, penalty and clipping as every training run:
 - weight clipping (WGAN, Arjovsky et al.): RMSProp lr 5e-5 (App. E), every critic parameter clamped to
   [-c, c] after each optimizer step;
 - gradient penalty: Adam lr 1e-4, betas (0.5, 0.9) (App. E) and lambda = 0.1, the released toy code's
@@ -19,20 +18,25 @@ import csv
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
-from wgangp.nets.mlp import relu_mlp
-from wgangp.objectives.base import frozen
-from wgangp.penalties import gradient_penalty, input_gradient_norms
+from wgangp.data.stream import Source, StepSampler
+from wgangp.losses import wasserstein_critic_loss
+from wgangp.nets.mlp import MLPCritic, MLPGenerator
+from wgangp.objectives.base import GANObjective
+from wgangp.penalties import input_gradient_norms
 from wgangp.plots import save_layer_gradient_norms, save_value_surface_grid, save_weight_histograms
+from wgangp.rng import EVAL, EVAL_DATA, NOISE, step_generator
 
 log = logging.getLogger("wgangp")
+
+# A method: objective class and its loss arguments bound (Hydra `_partial_: true`); called with the nets.
+Method = Callable[..., GANObjective]
 
 
 def he_init_(net: nn.Module) -> nn.Module:
@@ -48,35 +52,15 @@ def he_init_(net: nn.Module) -> nn.Module:
     return net
 
 
-def toy_mlp(in_dim: int, out_dim: int, width: int, layers: int) -> nn.Sequential:
-    """A `layers`-layer ReLU MLP (layers - 1 hidden ReLU layers, then a linear output), no normalisation."""
-    return he_init_(relu_mlp(in_dim, out_dim, width, hidden_layers=layers - 1))
+def toy_generator(latent_dim: int, width: int, layers: int) -> MLPGenerator:
+    """z (N, latent_dim) -> points (N, 2): `layers` linear layers (layers - 1 hidden ReLU layers), He init."""
+    return he_init_(MLPGenerator((2,), latent_dim=latent_dim, width=width, hidden_layers=layers - 1, tanh=False))
 
 
-@torch.no_grad()
-def clip_weights_(module: nn.Module, c: float) -> None:
-    """WGAN weight clipping: clamp every parameter of `module` to [-c, c] in place."""
-    for p in module.parameters():
-        p.clamp_(-c, c)
-
-
-def critic_step(critic: nn.Module, opt: torch.optim.Optimizer, real: Tensor, fake: Tensor, method: dict,
-                rng: torch.Generator) -> float:
-    """One critic update of Eq. 3 (gp_weight > 0) or of the clipped WGAN (clip set); returns the loss.
-
-    real, fake: (m, 2). Scores are squeezed to (m,).
-    """
-    score = lambda x: critic(x).squeeze(1)
-    loss = wasserstein_critic_loss(score(real), score(fake))
-    if method.get("gp_weight"):
-        eps = torch.rand(real.size(0), generator=rng)  # Alg. 1 l.4: one epsilon per sample
-        loss = loss + method["gp_weight"] * gradient_penalty(score, real, fake, eps)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    if method.get("clip") is not None:
-        clip_weights_(critic, method["clip"])
-    return float(loss.detach())
+def toy_critic(width: int, layers: int) -> MLPCritic:
+    """points (N, 2) -> scores (N,): `layers` linear layers, no normalisation, He init; `.net` is the
+    nn.Sequential of its layers."""
+    return he_init_(MLPCritic((2,), width=width, hidden_layers=layers - 1))
 
 
 def _run_dir(cfg: DictConfig) -> Path:
@@ -87,7 +71,7 @@ def _run_dir(cfg: DictConfig) -> Path:
 
 # ---- Fig. 1a ---------------------------------------------------------------------------------------------
 def value_surfaces(
-    cfg: DictConfig, distributions: dict[str, Any], methods: dict[str, dict], critic_iters: int = 2000,
+    cfg: DictConfig, distributions: dict[str, Source], methods: dict[str, Method], critic_iters: int = 2000,
     batch_size: int = 256, width: int = 512, layers: int = 4, noise_std: float = 1.0, num_points: int = 500,
     extent: float = 3.0,
 ) -> dict[str, dict[str, float]]:
@@ -105,24 +89,30 @@ def value_surfaces(
         for mname, method in methods.items():
             t0 = time.perf_counter()
             torch.manual_seed(cfg.seed)  # the same initial critic for every method
-            critic = toy_mlp(2, 1, width, layers)
-            opt = method["optimizer"](critic.parameters())
+            critic = toy_critic(width, layers)
+            # No generator: the fakes are the real batch plus noise (gan_toy.py FIXED_GENERATOR), so the
+            # objective gives the critic step's loss and constraint, and this loop the optimizer step.
+            objective = method(generator=nn.Identity(), critic=critic, n_critic=1, seed=cfg.seed)
+            opt = objective.optimizer_factory(critic.parameters())
             rng = torch.Generator().manual_seed(cfg.seed * 1000 + d_index)  # same data for every method
             for _ in range(critic_iters):
                 real = dist.sample(batch_size, rng)["real"]  # (m, 2)
                 fake = real + noise_std * torch.randn(real.shape, generator=rng)  # the fixed 'generator'
-                critic_step(critic, opt, real, fake, method, rng)
+                loss = objective.critic_terms(real, fake, rng)["critic_loss"]  # Eq. 3 / the clipped WGAN's
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                objective.after_critic_step()  # weight clipping
             real = dist.sample(num_points, rng)["real"]
             fake = real + noise_std * torch.randn(real.shape, generator=rng)
-            score = lambda x, critic=critic: critic(x).squeeze(1)
             with torch.no_grad():
-                w = float(score(real).mean() - score(fake).mean())
-            norms = input_gradient_norms(score, torch.cat([real, fake])).detach()  # (2 * num_points,)
+                w = float(critic(real).mean() - critic(fake).mean())
+            norms = input_gradient_norms(critic, torch.cat([real, fake])).detach()  # (2 * num_points,)
             results[f"{mname} / {dname}"] = {"w_estimate": w, "grad_norm_mean": float(norms.mean()),
                                              "seconds": time.perf_counter() - t0}
             log.info("Fig. 1a %s / %s: W estimate %.3f, mean ||grad D|| %.3f (%.0f s)", mname, dname, w,
                      float(norms.mean()), time.perf_counter() - t0)
-            panels[(mname, dname)] = (lambda x, critic=critic: critic(x).squeeze(1), real, None)
+            panels[(mname, dname)] = (critic, real, None)
     save_value_surface_grid(out / "value_surfaces.png", panels, extent)
     (out / "value_surfaces.json").write_text(json.dumps(results, indent=2))
     return results
@@ -149,7 +139,7 @@ def layer_gradient_norms(critic: nn.Sequential, real: Tensor, fake: Tensor) -> T
 
 
 def gradient_norms(
-    cfg: DictConfig, distribution: Any, methods: dict[str, dict], generator_iters: int = 200, n_critic: int = 5,
+    cfg: DictConfig, distribution: Source, methods: dict[str, Method], generator_iters: int = 200, n_critic: int = 5,
     batch_size: int = 64, width: int = 512, layers: int = 12, latent_dim: int = 2, log_every: int = 10,
     average_last: int = 5,
 ) -> dict[str, list[float]]:
@@ -168,37 +158,29 @@ def gradient_norms(
         for mname, method in methods.items():
             t0 = time.perf_counter()
             torch.manual_seed(cfg.seed)  # same initial nets for every method
-            generator, critic = toy_mlp(latent_dim, 2, width, layers), toy_mlp(2, 1, width, layers)
-            opt_g, opt_d = method["optimizer"](generator.parameters()), method["optimizer"](critic.parameters())
-            if method.get("clip") is not None:
-                clip_weights_(critic, method["clip"])  # the constraint holds from the start
-            rng = torch.Generator().manual_seed(cfg.seed)  # same data and z for every method
+            generator, critic = toy_generator(latent_dim, width, layers), toy_critic(width, layers)
+            objective = method(generator=generator, critic=critic, n_critic=n_critic, seed=cfg.seed)
+            opt_g, opt_d = objective.configure_optimizers()
+            objective.after_critic_step()  # the constraint holds from the start (clipping; a no-op for the penalty)
+            # real batches and noise keyed by (seed, generator iteration): the same for every method
+            real_batches = StepSampler(distribution, seed=cfg.seed, batches=n_critic, batch_size=batch_size)
             rows = []
             for it in range(1, generator_iters + 1):
-                for _ in range(n_critic):  # Alg. 1 l.2-10
-                    real = distribution.sample(batch_size, rng)["real"]  # (m, 2)
-                    with torch.no_grad():
-                        fake = generator(torch.randn(batch_size, latent_dim, generator=rng))
-                    critic_step(critic, opt_d, real, fake, method, rng)
-                with frozen(critic):  # Alg. 1 l.11-12
-                    g_loss = wasserstein_generator_loss(
-                        critic(generator(torch.randn(batch_size, latent_dim, generator=rng))).squeeze(1)
-                    )
-                opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
+                real = real_batches(it - 1)["real"]  # (n_critic, m, 2): one fresh batch per critic step
+                objective.train_iteration(real, opt_g, opt_d, step_generator(cfg.seed, it - 1, NOISE))  # Alg. 1
                 if it % log_every == 0 or it == generator_iters:
-                    real = distribution.sample(batch_size, rng)["real"]
+                    real = distribution.sample(batch_size, step_generator(cfg.seed, it, EVAL_DATA))["real"]
+                    z = torch.randn(batch_size, latent_dim, generator=step_generator(cfg.seed, it, EVAL))
                     with torch.no_grad():
-                        fake = generator(torch.randn(batch_size, latent_dim, generator=rng))
-                    norms = layer_gradient_norms(critic, real, fake)  # (layers,)
+                        fake = generator(z)
+                    norms = layer_gradient_norms(critic.net, real, fake)  # (layers,)
                     rows.append(norms)
                     writer.writerow([mname, it, *[f"{v:.6g}" for v in norms.tolist()]])
                     f.flush()  # the CSV can be watched while it runs
             last = torch.stack(rows[-average_last:])  # (k, layers)
             curves[mname] = last.clamp_min(1e-300).log().mean(0).exp().tolist()  # geometric mean
             weights[mname] = torch.cat([m.weight.flatten() for m in critic.modules() if isinstance(m, nn.Linear)])
-            clips[mname] = method.get("clip")
+            clips[mname] = getattr(objective, "clip_value", None)
             log.info("Fig. 1b %s: gradient norm layer 1 %.3g, layer %d %.3g (%.0f s)", mname, curves[mname][0],
                      layers, curves[mname][-1], time.perf_counter() - t0)
     save_layer_gradient_norms(out / "gradient_norms.png", curves)

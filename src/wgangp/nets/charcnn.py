@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from wgangp.nets.layers import ReLU
+from wgangp.nets.units import ReLU
 
 
 def _text_shape(data_shape: tuple[int, ...], net: str) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Building blocks shared by the image nets: nonlinearities, norms, residual blocks, the critic norm rule.
+"""Factories and norms shared by the nets: nonlinearities by name, 2-d norms, reshapes, image-shape
+checks, and the critic norm rule.
 
 The critic normalisation rule (Sec. 4): a critic trained with a gradient penalty never uses batch
 norm, because batch norm makes each sample's score depend on the rest of the batch while the penalty
@@ -14,112 +15,13 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.utils import _pair
+
+from wgangp.nets.units import LeakyReLU, ReLU
 
 log = logging.getLogger(__name__)
 
 NORMS = ("batch", "layer", "none")
 NONLINEARITIES = ("relu", "leakyrelu", "softplus", "tanh", "gated")
-
-
-class _PiecewiseLinear(torch.autograd.Function):
-    """relu / leaky_relu whose backward is a function of the incoming gradient alone.
-
-    A piecewise-linear unit has derivative 1 or `negative_slope`, constant almost everywhere, so its
-    second derivative is 0. PyTorch's own backward (ReluBackward0, LeakyReluBackward0) still records
-    the saved activation as an input of the input-gradient graph: the double backward of a gradient
-    penalty then sends explicit zeros back through the whole forward pass at the interpolates (a
-    weight-gradient and an input-gradient product of zeros per layer, 17% of a toy critic step's
-    FLOPs). Here the saved activation enters the backward detached, so that pass never happens; every
-    gradient, first or second order, is the same (tests/test_nets.py compares them bit for bit).
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, negative_slope: float) -> Tensor:
-        out = F.leaky_relu(x, negative_slope) if negative_slope else F.relu(x)
-        ctx.save_for_backward(out)
-        ctx.negative_slope = negative_slope
-        ctx.set_materialize_grads(False)  # "no gradient" stays None instead of becoming a tensor of zeros
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, None]:
-        if grad is None:  # e.g. from a convolution's double backward, which has nothing for its input
-            return None, None
-        (out,) = ctx.saved_tensors
-        out = out.detach()  # the mask (out > 0) is a constant of the input-gradient graph
-        if ctx.negative_slope:
-            return torch.ops.aten.leaky_relu_backward(grad, out, ctx.negative_slope, True), None
-        return torch.ops.aten.threshold_backward(grad, out, 0), None
-
-
-class ReLU(nn.ReLU):
-    """nn.ReLU with a penalty-friendly backward (`_PiecewiseLinear`); every net here uses it."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _PiecewiseLinear.apply(x, 0.0)
-
-
-class LeakyReLU(nn.LeakyReLU):
-    """nn.LeakyReLU with a penalty-friendly backward (`_PiecewiseLinear`)."""
-
-    def __init__(self, negative_slope: float = 0.01) -> None:
-        if negative_slope < 0:
-            raise ValueError(f"LeakyReLU negative_slope={negative_slope} must be >= 0")
-        super().__init__(negative_slope)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _PiecewiseLinear.apply(x, float(self.negative_slope))
-
-
-class _AvgPool2d(torch.autograd.Function):
-    """avg_pool2d whose backward is a function of the incoming gradient alone.
-
-    Pooling is linear, but PyTorch's AvgPool2dBackward0 records its input as an input of the
-    input-gradient graph, and the double backward of a gradient penalty sends explicit zeros back
-    through the forward pass from there (aten's formula for the input of avg_pool2d_backward is zeros):
-    the ResNet critic's mean pools made it redo every convolution's backward at the interpolates with
-    zeros. Here the saved input enters the backward detached (it only gives the shape).
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, pool: nn.AvgPool2d) -> Tensor:
-        ctx.args = (_pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding),
-                    pool.ceil_mode, pool.count_include_pad, pool.divisor_override)
-        ctx.save_for_backward(x)
-        ctx.set_materialize_grads(False)
-        return F.avg_pool2d(x, *ctx.args)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, None]:
-        if grad is None:
-            return None, None
-        (x,) = ctx.saved_tensors
-        return torch.ops.aten.avg_pool2d_backward(grad, x.detach(), *ctx.args), None
-
-
-class AvgPool2d(nn.AvgPool2d):
-    """nn.AvgPool2d with a penalty-friendly backward (`_AvgPool2d`); the ResNets' mean pooling."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _AvgPool2d.apply(x, self)
-
-
-def with_torch_units(module: nn.Module) -> nn.Module:
-    """`module` with the penalty-friendly ReLU, LeakyReLU and AvgPool2d above swapped for torch.nn's, in
-    place: the nets as a popular port builds them (same function and gradients, PyTorch's double backward;
-    scripts/bench.py's reference)."""
-    for name, child in module.named_children():
-        if isinstance(child, LeakyReLU):
-            setattr(module, name, nn.LeakyReLU(child.negative_slope))
-        elif isinstance(child, ReLU):
-            setattr(module, name, nn.ReLU())
-        elif isinstance(child, AvgPool2d):
-            setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
-                                               child.count_include_pad, child.divisor_override))
-        else:
-            with_torch_units(child)
-    return module
 
 
 class SmoothELU(nn.Module):
@@ -218,79 +120,3 @@ class Reshape(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"
-
-
-class ResBlock(nn.Module):
-    """Pre-activation residual block with two 3x3 convs and ReLU, of the CIFAR-10 ResNet (App. F).
-
-    residual: [norm, ReLU,] conv3x3 (cin -> cout), norm, ReLU, [nearest x2 up,] conv3x3, [2x2 mean pool]
-    shortcut: identity, or a 1x1 conv resampled the same way when the shape changes.
-    App. F puts the up-sampling before the second conv, as here; the released gan_cifar_resnet.py
-    up-samples before the first. `preactivate=False` drops the leading norm and ReLU (the critic's
-    first block, which sees the image itself, as in the released code).
-    """
-
-    def __init__(
-        self, cin: int, cout: int, resample: str | None = None, norm: str = "none", preactivate: bool = True
-    ) -> None:
-        super().__init__()
-        if resample not in (None, "up", "down"):
-            raise ValueError(f"resample must be None, 'up' or 'down'; got {resample!r}")
-        self.resample = resample
-        up = [nn.Upsample(scale_factor=2, mode="nearest")] if resample == "up" else []
-        down = [AvgPool2d(2)] if resample == "down" else []
-        pre = [norm2d(norm, cin), ReLU()] if preactivate else []
-        self.residual = nn.Sequential(
-            *pre,
-            nn.Conv2d(cin, cout, 3, padding=1),
-            norm2d(norm, cout),
-            ReLU(),
-            *up,  # App. F: "nearest-neighbor upsampling ... before the second convolution"
-            nn.Conv2d(cout, cout, 3, padding=1),
-            *down,  # App. F: "mean pooling after the second convolution"
-        )
-        if resample is None and cin == cout:
-            self.shortcut: nn.Module = nn.Identity()
-        else:  # a 1x1 conv commutes with nearest up-sampling and mean pooling, so its place is immaterial
-            self.shortcut = nn.Sequential(*up, nn.Conv2d(cin, cout, 1), *down)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.residual(x)
-
-
-class BottleneckBlock(nn.Module):
-    """Bottleneck residual block of the 101-layer ResNet (Sec. 5.2; released gan_64x64.py).
-
-    residual: ReLU, 1x1 (cin -> cin/2), ReLU, 3x3 (cin/2 -> cout/2; stride 2 for "down", transposed
-    stride 2 for "up"), ReLU, 1x1 (cout/2 -> cout, no bias), norm; the block returns
-    shortcut + 0.3 * residual. Three weight layers on the main path.
-    shortcut: identity, a 1x1 conv (stride 2 for "down"), or a 1x1 conv to 4 * cout followed by a pixel
-    shuffle for "up" (the released SubpixelConv2D).
-    """
-
-    def __init__(self, cin: int, cout: int, resample: str | None = None, norm: str = "batch") -> None:
-        super().__init__()
-        if resample not in (None, "up", "down"):
-            raise ValueError(f"resample must be None, 'up' or 'down'; got {resample!r}")
-        self.resample = resample
-        if resample == "down":
-            middle: nn.Module = nn.Conv2d(cin // 2, cout // 2, 3, stride=2, padding=1)
-            self.shortcut: nn.Module = nn.Conv2d(cin, cout, 1, stride=2)
-        elif resample == "up":
-            middle = nn.ConvTranspose2d(cin // 2, cout // 2, 3, stride=2, padding=1, output_padding=1)
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, 4 * cout, 1), nn.PixelShuffle(2))
-        else:
-            middle = nn.Conv2d(cin // 2, cout // 2, 3, padding=1)
-            self.shortcut = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
-        self.residual = nn.Sequential(
-            ReLU(),
-            nn.Conv2d(cin, cin // 2, 1),
-            ReLU(),
-            middle,
-            ReLU(),
-            nn.Conv2d(cout // 2, cout, 1, bias=False),
-            norm2d(norm, cout),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + 0.3 * self.residual(x)

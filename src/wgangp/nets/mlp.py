@@ -9,7 +9,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from wgangp.nets.layers import ReLU
+from wgangp.nets.units import ReLU
 
 
 def relu_mlp(in_dim: int, out_dim: int, width: int, hidden_layers: int) -> nn.Sequential:

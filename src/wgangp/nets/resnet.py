@@ -4,18 +4,87 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wgangp.nets.layers import (
-    BottleneckBlock,
-    ReLU,
-    ResBlock,
-    Reshape,
-    image_shape,
-    norm2d,
-    penalty_safe_norm,
-)
+from wgangp.nets.layers import Reshape, image_shape, norm2d, penalty_safe_norm
+from wgangp.nets.units import AvgPool2d, ReLU
 
 RESNET_SIZES = (32, 64, 128)
 RESNET101_SIZES = (64,)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block with two 3x3 convs and ReLU, of the CIFAR-10 ResNet (App. F).
+
+    residual: [norm, ReLU,] conv3x3 (cin -> cout), norm, ReLU, [nearest x2 up,] conv3x3, [2x2 mean pool]
+    shortcut: identity, or a 1x1 conv resampled the same way when the shape changes.
+    App. F puts the up-sampling before the second conv, as here; the released gan_cifar_resnet.py
+    up-samples before the first. `preactivate=False` drops the leading norm and ReLU (the critic's
+    first block, which sees the image itself, as in the released code).
+    """
+
+    def __init__(
+        self, cin: int, cout: int, resample: str | None = None, norm: str = "none", preactivate: bool = True
+    ) -> None:
+        super().__init__()
+        if resample not in (None, "up", "down"):
+            raise ValueError(f"resample must be None, 'up' or 'down'; got {resample!r}")
+        self.resample = resample
+        up = [nn.Upsample(scale_factor=2, mode="nearest")] if resample == "up" else []
+        down = [AvgPool2d(2)] if resample == "down" else []
+        pre = [norm2d(norm, cin), ReLU()] if preactivate else []
+        self.residual = nn.Sequential(
+            *pre,
+            nn.Conv2d(cin, cout, 3, padding=1),
+            norm2d(norm, cout),
+            ReLU(),
+            *up,  # App. F: "nearest-neighbor upsampling ... before the second convolution"
+            nn.Conv2d(cout, cout, 3, padding=1),
+            *down,  # App. F: "mean pooling after the second convolution"
+        )
+        if resample is None and cin == cout:
+            self.shortcut: nn.Module = nn.Identity()
+        else:  # a 1x1 conv commutes with nearest up-sampling and mean pooling, so its place is immaterial
+            self.shortcut = nn.Sequential(*up, nn.Conv2d(cin, cout, 1), *down)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + self.residual(x)
+
+
+class BottleneckBlock(nn.Module):
+    """Bottleneck residual block of the 101-layer ResNet (Sec. 5.2; released gan_64x64.py).
+
+    residual: ReLU, 1x1 (cin -> cin/2), ReLU, 3x3 (cin/2 -> cout/2; stride 2 for "down", transposed
+    stride 2 for "up"), ReLU, 1x1 (cout/2 -> cout, no bias), norm; the block returns
+    shortcut + 0.3 * residual. Three weight layers on the main path.
+    shortcut: identity, a 1x1 conv (stride 2 for "down"), or a 1x1 conv to 4 * cout followed by a pixel
+    shuffle for "up" (the released SubpixelConv2D).
+    """
+
+    def __init__(self, cin: int, cout: int, resample: str | None = None, norm: str = "batch") -> None:
+        super().__init__()
+        if resample not in (None, "up", "down"):
+            raise ValueError(f"resample must be None, 'up' or 'down'; got {resample!r}")
+        self.resample = resample
+        if resample == "down":
+            middle: nn.Module = nn.Conv2d(cin // 2, cout // 2, 3, stride=2, padding=1)
+            self.shortcut: nn.Module = nn.Conv2d(cin, cout, 1, stride=2)
+        elif resample == "up":
+            middle = nn.ConvTranspose2d(cin // 2, cout // 2, 3, stride=2, padding=1, output_padding=1)
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, 4 * cout, 1), nn.PixelShuffle(2))
+        else:
+            middle = nn.Conv2d(cin // 2, cout // 2, 3, padding=1)
+            self.shortcut = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
+        self.residual = nn.Sequential(
+            ReLU(),
+            nn.Conv2d(cin, cin // 2, 1),
+            ReLU(),
+            middle,
+            ReLU(),
+            nn.Conv2d(cout // 2, cout, 1, bias=False),
+            norm2d(norm, cout),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + 0.3 * self.residual(x)
 
 
 class ResNetGenerator(nn.Module):
