@@ -90,19 +90,15 @@ def value_surfaces(
             t0 = time.perf_counter()
             torch.manual_seed(cfg.seed)  # the same initial critic for every method
             critic = toy_critic(width, layers)
-            # No generator: the fakes are the real batch plus noise (gan_toy.py FIXED_GENERATOR), so the
-            # objective gives the critic step's loss and constraint, and this loop the optimizer step.
+            # No generator: the fakes are the real batch plus noise (gan_toy.py FIXED_GENERATOR), so this
+            # loop draws them and the objective takes its own critic steps on them.
             objective = method(generator=nn.Identity(), critic=critic, n_critic=1, seed=cfg.seed)
             opt = objective.optimizer_factory(critic.parameters())
             rng = torch.Generator().manual_seed(cfg.seed * 1000 + d_index)  # same data for every method
             for _ in range(critic_iters):
                 real = dist.sample(batch_size, rng)["real"]  # (m, 2)
                 fake = real + noise_std * torch.randn(real.shape, generator=rng)  # the fixed 'generator'
-                loss = objective.critic_terms(real, fake, rng)["critic_loss"]  # Eq. 3 / the clipped WGAN's
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                objective.after_critic_step()  # weight clipping
+                objective.critic_step(real, fake, opt, rng)  # Eq. 3 / the clipped WGAN's, then clipping
             real = dist.sample(num_points, rng)["real"]
             fake = real + noise_std * torch.randn(real.shape, generator=rng)
             with torch.no_grad():

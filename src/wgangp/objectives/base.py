@@ -224,6 +224,16 @@ class GANObjective(L.LightningModule):
         scaler = self._grad_scaler()
         return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
+    def critic_step(self, real: Tensor, fake: Tensor, opt_d: torch.optim.Optimizer, rng: torch.Generator
+                    ) -> dict[str, Tensor]:
+        """One critic update on a real and a fake batch (Alg. 1 l.6-9, then clipping where the objective
+        clips); returns the step's loss terms. The Fig. 1a experiment calls it with its own fake points."""
+        terms = self.critic_terms(real, fake, rng)  # l.6-7
+        self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
+        self.after_critic_step()
+        _weights_changed()
+        return terms
+
     def train_iteration(
         self, real: Tensor, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator
     ) -> dict[str, Tensor]:
@@ -243,10 +253,7 @@ class GANObjective(L.LightningModule):
             z = self.sample_latent(m, rng)  # l.4: fresh z for every critic step
             with torch.no_grad():
                 fake = self.generator(z)  # l.5; no generator graph in critic steps
-            terms = self.critic_terms(real[t], fake, rng)  # l.6-7
-            self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
-            self.after_critic_step()
-            _weights_changed()
+            terms = self.critic_step(real[t], fake, opt_d, rng)  # l.6-9
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach()
         out = {k: v / self.n_critic for k, v in sums.items()}
