@@ -6,6 +6,7 @@ writes them, `.npy`/`.pt` the per-position character distributions."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
                 return 0
         out = write_samples(samples, Path(cfg.out or "samples.png"))
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}")
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
     return 0

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from wgangp.errors import UserInputError
+
+log = logging.getLogger("wgangp")
+
+# What a resume may change, as dotted prefixes of the config (a prefix covers everything under it).
+# Everything else defines the run (the data set and its shape, every field of both nets, the
+# objective's fields, the seed behind every random stream, the batch size, the precision) and must
+# match the checkpoint's stored run_config. These can be honoured by a continued run:
+RESUMABLE = (
+    "generator_iters",  # a longer run (a shorter one than the checkpoint's iteration is refused below)
+    "ckpt_path",
+    "trainer.max_time", "trainer.log_every_n_steps", "trainer.enable_progress_bar",
+    "trainer.enable_model_summary", "trainer.detect_anomaly", "trainer.default_root_dir",
+    "callbacks",  # checkpoint, logging and evaluation intervals and sizes: they observe, never train
+    "logger",  # which loggers and where they write
+    "metrics",  # the evaluation's feature extractor and statistics cache
+    "paths", "task_name", "run_name", "sweep",
+    "data.num_workers", "data.download", "data.pin_memory", "data.persistent_workers",
+    # optimizer hyperparameters are re-applied to the restored optimizer state (GANObjective.on_train_start);
+    # the optimizer's class (its state layout) is not: objective.optimizer._target_ stays compared
+    "objective.optimizer.lr", "objective.optimizer.betas", "objective.optimizer.eps",
+    "objective.optimizer.weight_decay", "objective.optimizer.momentum", "objective.optimizer.alpha",
+    "objective.generator_optimizer.lr", "objective.generator_optimizer.betas", "objective.generator_optimizer.eps",
+    "objective.generator_optimizer.weight_decay", "objective.generator_optimizer.momentum",
+    "objective.generator_optimizer.alpha", "objective.critic_weight_decay",
+)
+# Stored by wgangp.build from the data module, not part of the composed config (derived from data.*).
+DERIVED = ("vocabulary",)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -33,22 +63,61 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return str(candidates[-1])
 
 
-def check_resume_compatible(run_config: dict | None, cfg: DictConfig, ckpt_path: str) -> None:
-    """A checkpoint resumes only the objective, nets and data shape it was trained with."""
+def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf value) pairs; lists are leaves (a net's widths, Adam's betas)."""
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    else:
+        yield prefix, node
+
+
+def _resumable(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in RESUMABLE)
+
+
+_ABSENT = object()  # a key one side has and the other has not
+
+
+def _show(value: Any) -> str:
+    text = "(absent)" if value is _ABSENT else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_resume_compatible(
+    run_config: dict | None, cfg: DictConfig, ckpt_path: str, generator_iter: int | None = None
+) -> None:
+    """Refuse a resume whose config differs from the checkpoint's run_config in anything but RESUMABLE.
+
+    Every difference is listed in one UserInputError, as `key: checkpoint value vs this run's value`;
+    the resumable ones that changed are logged. `generator_iter` (the checkpoint's) refuses a
+    generator_iters below it, which would train nothing.
+    """
     if run_config is None:
         return
-    mismatches = []
-    for label, keys in [("objective", ("objective", "_target_")), ("generator", ("model", "generator", "_target_")),
-                        ("critic", ("model", "critic", "_target_")), ("data", ("data", "_target_"))]:
-        stored, current = run_config, cfg
-        for k in keys:
-            stored = stored.get(k) if isinstance(stored, dict) else None
-            current = current.get(k) if current is not None else None
-        if stored != current:
-            mismatches.append(f"{label} {stored} (checkpoint) vs {current} (this run)")
-    if mismatches:
+    current = OmegaConf.to_container(cfg, resolve=True)
+    stored = dict(_flatten({k: v for k, v in run_config.items() if k not in DERIVED}))
+    new = dict(_flatten(current))
+    differing = [k for k in sorted(stored.keys() | new.keys()) if stored.get(k, _ABSENT) != new.get(k, _ABSENT)]
+    refused = [k for k in differing if not _resumable(k)]
+    if refused:
+        listed = "; ".join(f"{k}: {_show(stored.get(k, _ABSENT))} (checkpoint) vs {_show(new.get(k, _ABSENT))} "
+                           "(this run)" for k in refused)
         raise UserInputError(
-            f"ckpt_path={ckpt_path} was trained with a different setup: {'; '.join(mismatches)}. A checkpoint "
-            "resumes only the run configuration it came from: pass the same objective=/model=/data= choices as "
-            "that run, or start a new run without ckpt_path."
+            f"ckpt_path={ckpt_path} was trained with a different setup, and a resume continues only the run it "
+            f"came from: {listed}. Pass the checkpoint's values (the same data=/model=/objective= choices and "
+            "overrides as that run, see its .hydra/overrides.yaml), or start a new run without ckpt_path. A "
+            "resume may change only generator_iters, trainer.max_time and log_every_n_steps, callbacks.*, "
+            "logger.*, metrics.*, paths.*, data.num_workers and the optimizers' hyperparameters (lr, betas, eps, "
+            "weight_decay, momentum)."
         )
+    if generator_iter is not None and cfg.generator_iters < generator_iter:
+        raise UserInputError(
+            f"generator_iters={cfg.generator_iters} is below the {generator_iter} generator iterations "
+            f"ckpt_path={ckpt_path} already holds, so the resume would train nothing. Pass "
+            f"generator_iters={generator_iter + 1} or more, or sample from the checkpoint as it is (src/sample.py)."
+        )
+    changed = [k for k in differing if k not in ("ckpt_path",) and not k.startswith("paths.")]
+    if changed:
+        log.info("resuming with changed settings: %s",
+                 "; ".join(f"{k}: {_show(stored.get(k, _ABSENT))} -> {_show(new.get(k, _ABSENT))}" for k in changed))

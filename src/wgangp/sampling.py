@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import pickle
+import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from wgangp.errors import UserInputError
 from wgangp.rng import EVAL, step_generator
 
 
@@ -28,16 +32,59 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
 
 
 def load_checkpoint(ckpt_path: str | Path) -> dict:
-    """torch.load a wgangp checkpoint on the CPU, with a clear error when the file is not one."""
+    """torch.load a wgangp checkpoint on the CPU with weights_only=True: tensors and plain values only,
+    so a crafted file cannot run code while it is unpickled.
+
+    Raises UserInputError naming the file, what is wrong with it (missing, unreadable, truncated or
+    not a torch checkpoint, holding objects other than tensors and plain values, not written by
+    wgangp) and what to pass instead.
+    """
     path = Path(ckpt_path)
+    fix = "pass a checkpoint a wgangp run wrote (<run dir>/checkpoints/last.ckpt or iter_NNNNNNN.ckpt)"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {path} does not exist; runs write theirs to <run dir>/checkpoints/last.ckpt"
+        raise UserInputError(f"checkpoint {path} does not exist or is not a file; {fix}.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001 - whatever torch.load makes of a file that is not a checkpoint
+        if isinstance(e, pickle.UnpicklingError) and "weights_only" in str(e):
+            raise UserInputError(
+                f"checkpoint {path} holds objects other than tensors and plain values ({_unsafe_global(e)}), "
+                "which could run code while being unpickled, so it was not loaded (weights_only=True). Checkpoints "
+                f"written by wgangp hold tensors and plain values only; {fix}, and load files from others only if "
+                "you trust them."
+            ) from e
+        if isinstance(e, PermissionError):
+            raise UserInputError(f"checkpoint {path} cannot be read ({e.strerror}); fix its permissions or {fix}.") \
+                from e
+        size = path.stat().st_size
+        what = ("it is empty (0 bytes)" if size == 0 else
+                f"it is truncated or not a checkpoint at all ({size} bytes that are not the complete zip archive "
+                "torch.save writes)" if not zipfile.is_zipfile(path) else
+                f"its contents are damaged ({type(e).__name__}: {_first_line(e)})")
+        raise UserInputError(
+            f"checkpoint {path} is not a readable torch checkpoint: {what}; {fix}, e.g. an earlier "
+            "iter_NNNNNNN.ckpt of the same run, or copy the file again if a copy or download stopped early."
+        ) from e
+    info = ckpt.get("wgangp") if isinstance(ckpt, dict) else None
+    lacking = [f"wgangp.{k}" for k in ("generator_iter", "data_shape", "run_config") if not isinstance(info, dict)
+               or k not in info] + ([] if isinstance(ckpt, dict) and "state_dict" in ckpt else ["state_dict"])
+    if lacking:
+        raise UserInputError(
+            f"checkpoint {path} is a torch file but not a wgangp training checkpoint (it lacks "
+            f"{', '.join(lacking)}); {fix}."
         )
-    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    if not isinstance(ckpt, dict) or "wgangp" not in ckpt:
-        raise ValueError(f"{path} is not a wgangp training checkpoint (it has no 'wgangp' section)")
     return ckpt
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else "no message"
+
+
+def _unsafe_global(e: pickle.UnpicklingError) -> str:
+    """The global the weights_only unpickler refused, as torch's message names it (e.g. `posix.system`)."""
+    match = re.search(r"GLOBAL ([\w.]+)", str(e)) or re.search(r"Unsupported global: ([\w.]+)", str(e))
+    return f"e.g. {match.group(1)}" if match else _first_line(e)
 
 
 def load_generator(ckpt_path: str | Path) -> nn.Module:

@@ -24,8 +24,10 @@ from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.cli import report_and_exit
 from wgangp.config_checks import check_config
 from wgangp.errors import TrainingInterrupted, UserInputError
+from wgangp.loggers import continue_loggers
 from wgangp.precision import configure_numerics
 from wgangp.resume import check_resume_compatible, resolve_ckpt_path
+from wgangp.run_lock import run_directory_lock
 from wgangp.sampling import load_checkpoint
 from wgangp.sweep.job import run_sweep_job
 
@@ -46,11 +48,17 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
     (a checkpoint was saved first). `record`, when given, receives "generator_iter": the generator
     iterations completed when fit returned or raised (a sweep's result file reports it).
     """
+    with run_directory_lock(Path(cfg.paths.output_dir)):  # one run per directory (wgangp.run_lock)
+        return _train_locked(cfg, record)
+
+
+def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
-    if ckpt_path:
-        check_resume_compatible(load_checkpoint(ckpt_path)["wgangp"].get("run_config"), cfg, ckpt_path)
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path else None  # weights_only; a bad file is a UserInputError
+    if ckpt is not None:
+        check_resume_compatible(ckpt["wgangp"]["run_config"], cfg, ckpt_path, ckpt["wgangp"]["generator_iter"])
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     try:
         datamodule, objective = build(cfg)
@@ -60,7 +68,10 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
             raise
         raise UserInputError(str(cause)) from e
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks.sort(key=lambda c: isinstance(c, IterationCheckpoint))  # last: an iteration's metrics precede its ckpt
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
+    if ckpt is not None:
+        continue_loggers(loggers, ckpt)  # metrics.csv, TensorBoard, W&B continue the checkpoint's history
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         precision=configure_numerics(cfg.trainer.precision, cfg.trainer.accelerator),  # auto: docs/performance.md
@@ -72,7 +83,7 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
         log.info("resuming from %s", ckpt_path)
     checkpointing = next((c for c in callbacks if isinstance(c, IterationCheckpoint)), None)
     try:
-        trainer.fit(objective, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(objective, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         if checkpointing is None or checkpointing.interrupted is None:
             raise

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from wgangp.errors import CheckpointWriteError
+from wgangp.loggers import logger_states
 
 
 def atomic_save_checkpoint(trainer: L.Trainer, path: Path) -> None:
@@ -44,7 +45,9 @@ class IterationCheckpoint(Callback):
     """Writes `last.ckpt` every `last_every_n_iters` generator iterations and at the end of training,
     and a kept `iter_NNNNNNN.ckpt` every `every_n_iters` (0 disables either).
 
-    Before each write it checks the objective's NaN guard, so a non-finite state is never saved. On
+    Before each write it checks the objective's NaN guard, so a non-finite state is never saved, and
+    flushes every logger, so the metrics log holds every row up to the checkpoint. It runs after the
+    other callbacks (train() puts it last), so their metrics of an iteration precede its checkpoint. On
     SIGINT (Ctrl-C) or SIGTERM (pre-emption) the run finishes the current generator iteration, writes
     last.ckpt and stops; `interrupted` then names the signal. A second Ctrl-C aborts at once.
     """
@@ -64,7 +67,14 @@ class IterationCheckpoint(Callback):
 
     def _save(self, trainer: L.Trainer, pl_module, path: Path) -> None:
         pl_module.check_finite()
+        # metrics.csv (and every logger) on disk up to this iteration first: a kill after the checkpoint
+        # then loses no row before it, and the rows a kill leaves past it are dropped on resume
+        for logger in trainer.loggers:
+            logger.save()
         atomic_save_checkpoint(trainer, path)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["loggers"] = logger_states(trainer.loggers)  # e.g. the W&B run id a resume continues
 
     def _save_last(self, trainer: L.Trainer, pl_module) -> None:
         if pl_module.generator_iter != self._last_saved_iter:

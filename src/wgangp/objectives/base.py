@@ -334,6 +334,30 @@ class GANObjective(L.LightningModule):
             "rng_states": _rng_states(),
         }
 
+    def on_train_start(self) -> None:
+        """Train with the configured optimizer hyperparameters, also after a resume.
+
+        Lightning restores the checkpoint's optimizer states (moments and param_groups) before training
+        starts, which would bring back the checkpoint's lr, betas, ...; the run config records this run's,
+        so they are re-applied here (a changed value is logged). Runs on every start: a no-op otherwise.
+        """
+        import logging  # (kept local: this hook is self-contained)
+
+        opt_g, opt_d = self.optimizers(use_pl_optimizer=False)
+        critic_extra = {"weight_decay": self.critic_weight_decay} if self.critic_weight_decay else {}
+        for name, opt, factory, extra in [("generator", opt_g, self.generator_optimizer_factory, {}),
+                                          ("critic", opt_d, self.optimizer_factory, critic_extra)]:
+            configured = {**getattr(factory, "keywords", {}), **extra}
+            for group in opt.param_groups:
+                for key, value in configured.items():
+                    if key not in group or key == "params":
+                        continue
+                    value = type(group[key])(value) if isinstance(group[key], tuple | list) else value
+                    if group[key] != value:
+                        logging.getLogger("wgangp").info(
+                            "%s optimizer: %s %s from the checkpoint -> %s as configured", name, key, group[key], value)
+                        group[key] = value
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         info = checkpoint.get("wgangp")
         if info is None:
