@@ -11,6 +11,7 @@ counts generator iterations, the paper's unit: `max_steps == generator_iters`, a
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +25,8 @@ from torch import Tensor, nn
 from wgangp.errors import NonFiniteError
 from wgangp.rng import NOISE, step_generator
 from wgangp.strategies import GANDDPStrategy
+
+log = logging.getLogger("wgangp")
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -341,8 +344,6 @@ class GANObjective(L.LightningModule):
         starts, which would bring back the checkpoint's lr, betas, ...; the run config records this run's,
         so they are re-applied here (a changed value is logged). Runs on every start: a no-op otherwise.
         """
-        import logging  # (kept local: this hook is self-contained)
-
         opt_g, opt_d = self.optimizers(use_pl_optimizer=False)
         critic_extra = {"weight_decay": self.critic_weight_decay} if self.critic_weight_decay else {}
         for name, opt, factory, extra in [("generator", opt_g, self.generator_optimizer_factory, {}),
@@ -354,7 +355,7 @@ class GANObjective(L.LightningModule):
                         continue
                     value = type(group[key])(value) if isinstance(group[key], tuple | list) else value
                     if group[key] != value:
-                        logging.getLogger("wgangp").info(
+                        log.info(
                             "%s optimizer: %s %s from the checkpoint -> %s as configured", name, key, group[key], value)
                         group[key] = value
 
