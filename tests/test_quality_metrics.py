@@ -230,16 +230,31 @@ def test_scores_equal_torch_fidelitys_on_the_same_features():
     assert ours["kid"] == pytest.approx(kid["kernel_inception_distance_mean"], rel=1e-9)
 
 
+class Uint8Images(torch.utils.data.Dataset):
+    """Images (N, 3, H, W) uint8 as torch-fidelity reads an input: one (3, H, W) tensor per item."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+
 @pytest.fixture
 def random_inception_weights(tmp_path, monkeypatch):
     """torch-fidelity's InceptionV3 with its random initialisation, saved as a weights file (the real
     weights are not here, and nothing is downloaded)."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+    empty = tmp_path / "empty.pth"
+    torch.save({}, empty)
     with monkeypatch.context() as m:
         m.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
         torch.manual_seed(0)
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path="unused")
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty))
     path = tmp_path / INCEPTION_FILENAME
     torch.save(net.state_dict(), path)
     return path
@@ -265,7 +280,7 @@ def test_scores_equal_torch_fidelity_calculate_metrics_with_the_same_inception(r
 
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))  # ours: IS splits of this order
     theirs = torch_fidelity.calculate_metrics(
-        input1=list(fake_u8[perm]), input2=list(real_u8), isc=True, fid=True, kid=True, cuda=False, cache=False,
+        input1=Uint8Images(fake_u8[perm]), input2=Uint8Images(real_u8), isc=True, fid=True, kid=True, cuda=False, cache=False,
         verbose=False, batch_size=10, isc_splits=2, samples_shuffle=False, kid_subsets=2, kid_subset_size=n,
         feature_extractor_weights_path=str(random_inception_weights),
     )

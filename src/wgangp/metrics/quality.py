@@ -154,7 +154,7 @@ class QualityScores(nn.Module):
 
     def compute(self) -> dict[str, float]:
         """{"inception_score", "inception_score_std", "fid", "kid", "kid_std"}, each where the extractor
-        gives the features it needs."""
+        gives the features it needs (and, for FID and KID, real data was given)."""
         out: dict[str, float] = {}
         n_fake = int(self.num_fake.compute())
         with torch.random.fork_rng(devices=[]):  # IS's permutation and KID's subsets: torch.randperm on the CPU
@@ -167,7 +167,7 @@ class QualityScores(nn.Module):
                 # torchmetrics' std is unbiased (ddof=1); the IS literature's is over the splits with ddof=0
                 out["inception_score"] = float(mean)
                 out["inception_score_std"] = float(std) * math.sqrt((chunks - 1) / chunks) if chunks > 1 else 0.0
-            if self.has_pool:
+            if self.has_pool and self._kid_real_rows:  # FID and KID need the real data
                 out["fid"] = float(self.fid.compute())
                 # every rank knows both counts: rank 0's real rows (load_real_state), all ranks' fakes
                 self.kid.subset_size = max(2, min(self.kid_subset_size, self._kid_real_rows, n_fake))
