@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from conftest import compose_config
-from wgangp.evaluation.critic_validation import CriticValidation
 from wgangp.data.writers import labelled_images, write_mnist
+from wgangp.evaluation.critic_validation import CriticValidation
 from wgangp.train import train
 
 

@@ -118,3 +118,32 @@ def test_wall_clock_and_curves_continue_across_a_real_resume(tiny_config, tmp_pa
     final = torch.load(resumed / "checkpoints/last.ckpt", weights_only=False)
     (state,) = [v for k, v in final["callbacks"].items() if "PeriodicEvaluation" in k]
     assert [k for k, _ in state["evaluators"]["w1"]["history"]] == [2, 4, 6]  # w1_curve.png spans both parts
+
+
+@pytest.mark.slow  # three processes: about 25-45 s on two cores
+def test_quality_scores_under_ddp_equal_one_process(tmp_path):
+    # Two gloo processes each score half of the generated images; torchmetrics gathers the states.
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("quality_ddp_worker.py")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    run = lambda rank, world: subprocess.Popen([sys.executable, str(worker), str(rank), str(world), port,
+                                                str(tmp_path)], env=env, stderr=subprocess.PIPE, text=True)
+    procs = [run(0, 2), run(1, 2), run(0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-3000:]
+    rank0, rank1, single = (json.loads((tmp_path / f"world{w}-rank{r}.json").read_text())
+                            for w, r in [(2, 0), (2, 1), (1, 0)])
+    assert rank0 == rank1  # every rank gets the gathered result
+    assert set(single) == {"val/inception_score", "val/inception_score_std", "val/fid", "val/kid", "val/kid_std"}
+    for name, value in single.items():
+        assert rank0[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name

@@ -280,14 +280,17 @@ def test_scores_equal_torch_fidelity_calculate_metrics_with_the_same_inception(r
 
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))  # ours: IS splits of this order
     theirs = torch_fidelity.calculate_metrics(
-        input1=Uint8Images(fake_u8[perm]), input2=Uint8Images(real_u8), isc=True, fid=True, kid=True, cuda=False, cache=False,
-        verbose=False, batch_size=10, isc_splits=2, samples_shuffle=False, kid_subsets=2, kid_subset_size=n,
+        input1=Uint8Images(fake_u8[perm]), input2=Uint8Images(real_u8), isc=True, fid=True, kid=True, cuda=False,
+        cache=False, verbose=False, batch_size=10, isc_splits=2, samples_shuffle=False, kid_subsets=2, kid_subset_size=n,
         feature_extractor_weights_path=str(random_inception_weights),
     )
     assert ours["inception_score"] == pytest.approx(theirs["inception_score_mean"], rel=1e-3)
     assert ours["inception_score_std"] == pytest.approx(theirs["inception_score_std"], rel=1e-3, abs=1e-6)
     assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-3)
     assert ours["kid"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-3)
+    print({k: (ours[k], theirs[t]) for k, t in [("inception_score", "inception_score_mean"),
+           ("inception_score_std", "inception_score_std"), ("fid", "frechet_inception_distance"),
+           ("kid", "kernel_inception_distance_mean")]})  # the parity numbers, with pytest -s
 
 
 # ---- the real Inception: never downloaded ----------------------------------------------------------------

@@ -82,6 +82,7 @@ class QualityScores(nn.Module):
         super().__init__()
         self.shared = SharedExtractor(extractor)
         dims = {k: v.flatten(1).size(1) for k, v in extractor(probe).items()}
+        self._dims = dims
         self.kid_subset_size, self.seed = int(kid_subset_size), int(seed)
         kw = {"sync_on_compute": sync}
         self.inception_score = self.fid = self.kid = None
@@ -156,6 +157,7 @@ class QualityScores(nn.Module):
         """{"inception_score", "inception_score_std", "fid", "kid", "kid_std"}, each where the extractor
         gives the features it needs (and, for FID and KID, real data was given)."""
         out: dict[str, float] = {}
+        self._one_tensor_per_list_state()
         n_fake = int(self.num_fake.compute())
         with torch.random.fork_rng(devices=[]):  # IS's permutation and KID's subsets: torch.randperm on the CPU
             torch.manual_seed(self.seed)
@@ -175,3 +177,15 @@ class QualityScores(nn.Module):
                 out["kid"], out["kid_std"] = float(kid), float(kid_std)
         return out
 
+    def _one_tensor_per_list_state(self) -> None:
+        """torchmetrics gathers a list state (dist_reduce_fx=None) element by element, so every rank must
+        hold as many elements: one tensor each, (0, D) where a rank has no rows."""
+        lists = [(self.inception_score, "features", "logits"), (self.kid, "real_features", "pool"),
+                 (self.kid, "fake_features", "pool")]
+        for metric, name, key in lists:
+            if metric is None:
+                continue
+            state = getattr(metric, name)
+            if isinstance(state, list) and len(state) != 1:
+                empty = torch.zeros(0, self._dims[key], dtype=torch.float64, device=self.num_fake.device)
+                setattr(metric, name, [torch.cat(state) if state else empty])
