@@ -167,20 +167,16 @@ def test_standard_gan_objective_runs_on_the_language_model(tmp_path):
 
 
 def test_decoded_samples_go_to_the_text_file_and_to_loggers_with_log_text(tmp_path):
-    from types import SimpleNamespace
+    from wgangp.evaluation.base import Table
+    from wgangp.evaluation.ngrams import NgramDivergence
 
-    from wgangp.callbacks.text import TextDiagnostics
-
-    class TableLogger:  # the part of Lightning's WandbLogger the callback uses
-        def __init__(self):
-            self.calls = []
-
-        def log_text(self, key, columns, data, step):
-            self.calls.append((key, columns, data, step))
-
-    logger = TableLogger()
-    callback = TextDiagnostics(str(tmp_path))
-    callback._write_samples(SimpleNamespace(loggers=[logger, object()]), 7, ["ab c", "d"])
-    callback._write_samples(SimpleNamespace(loggers=[logger]), 9, ["e"])
+    evaluator = NgramDivergence(str(tmp_path))
+    evaluator.real_js = {4: 0.1}
+    evaluator._lines = ["ab c", "d"]
+    evaluator.history = [(7, {"val/js_4gram": 0.5})]
+    assert evaluator.write(7) == [Table("val/samples", ["generator_iter", "sample"], [[7, "ab c"], [7, "d"]])]
+    evaluator._lines = ["e"]
+    evaluator.history.append((9, {"val/js_4gram": 0.4}))
+    evaluator.write(9)
     assert (tmp_path / "samples.txt").read_text() == "# generator iteration 7\nab c\nd\n# generator iteration 9\ne\n"
-    assert logger.calls[0] == ("val/samples", ["generator_iter", "sample"], [[7, "ab c"], [7, "d"]], 7)
+    assert (tmp_path / "js_4gram.png").stat().st_size > 0

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from conftest import compose_config
-from wgangp.callbacks.critic_validation import CriticValidation
 from wgangp.data.writers import labelled_images, write_mnist
+from wgangp.evaluation.critic_validation import CriticValidation
 from wgangp.train import train
 
 
@@ -21,6 +21,10 @@ class TwoLevelData:
 
 
 class SumCritic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(()))  # a parameter tells the evaluator the device
+
     def forward(self, x):  # D(x) = sum of coordinates: (N, 3) -> (N,)
         return x.sum(1)
 
@@ -28,22 +32,21 @@ class SumCritic(nn.Module):
 class ConstantGenerator(nn.Module):
     latent_dim = 4
 
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(()))
+
     def forward(self, z):  # G(z) = -0.5 everywhere: (N, 4) -> (N, 3)
         return torch.full((z.size(0), 3), -0.5)
 
 
 def test_w_estimates_are_the_critic_means_on_each_split_minus_the_fakes(tmp_path):
-    module = SimpleNamespace(generator=ConstantGenerator(), critic=SumCritic(), seed=0, latent_dim=4,
-                             device=torch.device("cpu"), generator_iter=7, logged=[])
-    module.log_metrics = module.logged.append
-    trainer = SimpleNamespace(is_global_zero=True, datamodule=TwoLevelData())
-    callback = CriticValidation(str(tmp_path), every_n_iters=7, num_samples=10, batch_size=4)
-    callback.setup(trainer, module, "fit")
-    metrics = callback.evaluate(module)
+    objective = SimpleNamespace(seed=0, latent_dim=4)
+    evaluator = CriticValidation(str(tmp_path), every_n_iters=7, num_samples=10, batch_size=4)
+    evaluator.setup(TwoLevelData(), objective)
+    metrics = evaluator.evaluate(ConstantGenerator(), SumCritic())
     # D(train) = 3, D(val) = 0, D(fake) = -1.5
     assert metrics == pytest.approx({"val/w_estimate": 1.5, "val/w_estimate_train": 4.5, "val/w_estimate_gap": 3.0})
-    assert callback.evaluate(module) == {} and module.logged == [metrics]  # once per generator iteration
-    assert module.critic.training and module.generator.training  # modes restored
 
 
 def test_mnist_overfit_experiment_runs_and_draws_fig_5b(tmp_path):
@@ -54,8 +57,8 @@ def test_mnist_overfit_experiment_runs_and_draws_fig_5b(tmp_path):
         "experiment=mnist_overfit", "debug=fast", "callbacks.progress.refresh_rate=0",
         f"paths.data_dir={tmp_path}/data",
         "data.subset=20", "data.download=false", "model.generator.base_filters=8", "model.critic.base_filters=8",
-        "callbacks.critic_validation.every_n_iters=2", "callbacks.critic_validation.num_samples=16",
-        "callbacks.quality.every_n_iters=0", "generator_iters=4",
+        "evaluators.critic_validation.every_n_iters=2", "evaluators.critic_validation.num_samples=16",
+        "evaluators.quality=null", "generator_iters=4",
     ])
     assert cfg.data.subset == 20 and cfg.model.critic.norm == "none" and cfg.data.batch_size == 16  # debug=fast's
     train(cfg)

@@ -111,7 +111,7 @@ def _metrics(run_dir) -> list[dict[str, str]]:
 
 def test_bf16_training_runs_with_the_penalty(tiny_config, tmp_path):
     cfg = tiny_config("experiment=toy", "debug=fast", "model.generator.width=32", "model.critic.width=32",
-                      "trainer.precision=bf16-mixed", "trainer.accelerator=cpu", "callbacks.toy=null")
+                      "trainer.precision=bf16-mixed", "trainer.accelerator=cpu", "evaluators.w1=null")
     train(cfg)
     rows = _metrics(tmp_path / "run")
     assert len(rows) == cfg.generator_iters  # logged every iteration (debug=fast)
@@ -131,8 +131,8 @@ def test_bf16_trains_the_toy_problem_as_well_as_fp32(tiny_config, tmp_path):
         run = tmp_path / precision
         cfg = tiny_config("experiment=toy", "model.generator.width=128", "model.critic.width=128",
                           "generator_iters=300", f"trainer.precision={precision}", "trainer.accelerator=cpu",
-                          "callbacks.toy.every_n_iters=50", "callbacks.toy.num_points=1000",
-                          "callbacks.toy.plot_every_n_iters=100000", "data.batch_size=256",
+                          "evaluators.w1.every_n_iters=50", "evaluators.w1.num_points=1000",
+                          "evaluators.w1.plot_every_n_iters=100000", "data.batch_size=256",
                           "trainer.log_every_n_steps=50", "callbacks.checkpoint.every_n_iters=1000",
                           "callbacks.checkpoint.last_every_n_iters=1000", run_dir=run)
         train(cfg)

@@ -292,8 +292,8 @@ def test_a_missing_score_is_a_retried_failure(sweep_job_config, tmp_path, monkey
 TINY_SWEEP = [
     "generator_iters=2", "model.generator.filter_scale=0.125", "data.batch_size=8",
     "callbacks.progress.refresh_rate=0", "callbacks.checkpoint.last_every_n_iters=1",
-    "callbacks.quality.num_samples=20", "callbacks.quality.num_real=40", "callbacks.quality.batch_size=10",
-    "++callbacks.quality.kid_subsets=3", "++callbacks.quality.kid_subset_size=10",
+    "evaluators.quality.num_samples=20", "evaluators.quality.num_real=40", "evaluators.quality.batch_size=10",
+    "evaluators.quality.kid_subsets=3", "evaluators.quality.kid_subset_size=10",
     "metrics.extractor.epochs=1", "metrics.extractor.max_images=256", "metrics.extractor.min_val_accuracy=0",
 ]
 

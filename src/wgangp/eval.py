@@ -1,7 +1,9 @@
 """Scoring a finished run from its checkpoint alone: `python src/eval.py ckpt_path=... num_samples=50000`.
 
-The data module is rebuilt from the run configuration stored in the checkpoint (see
-GANObjective.on_save_checkpoint), so the real data is the data the run was trained on.
+The run's data module, nets and objective are rebuilt from the run configuration stored in the
+checkpoint (GANObjective.on_save_checkpoint), so the real data is the data the run was trained on,
+and the run's own evaluators (its data config's `evaluators:`) score the checkpoint's weights, with
+conf/eval.yaml's settings laid over theirs.
 """
 
 from __future__ import annotations
@@ -15,57 +17,52 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from wgangp.build import CONF_DIR, REPO_ROOT
-from wgangp.metrics.features import extract, generated_images, real_images, reference_stats, reference_stats_path
-from wgangp.metrics.quality import score_features
-from wgangp.metrics.w1 import wasserstein1
-from wgangp.sampling import load_checkpoint, load_generator, sample
+from wgangp.build import CONF_DIR, REPO_ROOT, build
+from wgangp.evaluation.base import Evaluator
+from wgangp.sampling import eval_mode, load_checkpoint
 
 os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
 log = logging.getLogger("wgangp")
 
 
-def rebuild_datamodule(run_config: dict):
-    """The run's data module, as wgangp.train.build made it, ready for `eval_samples`."""
-    datamodule = instantiate(run_config["data"])
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    return datamodule
+def evaluator_configs(run_evaluators: dict, settings: dict) -> DictConfig:
+    """The run's evaluator configs with `settings` (conf/eval.yaml's `evaluators:`) replacing their keys;
+    settings for an evaluator the run did not have are ignored."""
+    configs = OmegaConf.create({n: c for n, c in run_evaluators.items() if isinstance(c, dict) and "_target_" in c})
+    for name, overrides in settings.items():
+        if name in configs:
+            for key, value in overrides.items():
+                configs[name][key] = value  # replaced, not merged: e.g. another extractor's own keys
+    return configs
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Score the checkpoint `cfg.ckpt_path`; writes and returns the JSON result (see conf/eval.yaml)."""
     t0 = time.perf_counter()
     ckpt_path = Path(cfg.ckpt_path)
-    info = load_checkpoint(ckpt_path)["wgangp"]
+    ckpt = load_checkpoint(ckpt_path)
+    info = ckpt["wgangp"]
     run_config = info["run_config"]
-    datamodule = rebuild_datamodule(run_config)
-    result: dict = {"ckpt_path": str(ckpt_path.resolve()), "generator_iter": info["generator_iter"],
-                    "seed": cfg.seed}
-    if len(datamodule.data_shape) == 3:  # images (C, H, W): Sec. 5.3-5.4 metrics
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        make_extractor = instantiate(cfg.metrics.extractor)
-        # metrics=classifier is trained on the run's own data: hand it the data config the run used
-        needs_data = "data" in cfg.metrics.extractor and cfg.metrics.extractor.data is None
-        extractor = (make_extractor(data=run_config["data"]) if needs_data else make_extractor()).to(device).eval()
-        stats_path = reference_stats_path(cfg.metrics.stats_dir, run_config["data"], datamodule, cfg.split,
-                                          extractor.name, cfg.num_real)
-        reference = reference_stats(
-            stats_path, extractor, lambda: real_images(datamodule, cfg.num_real, cfg.split, cfg.batch_size),
-            cfg.kid_subset_size, device,
-        )
-        generator = load_generator(ckpt_path).to(device)
-        batches = generated_images(generator, cfg.num_samples, cfg.seed, cfg.batch_size, device)
-        features = extract(extractor, batches, device)  # under no_grad
-        result.update(num_samples=cfg.num_samples, num_real=cfg.num_real, split=cfg.split,
-                      extractor=extractor.name, stats_path=str(stats_path))
-        result.update(score_features(features, reference, cfg.splits, cfg.kid_subsets, cfg.kid_subset_size))
-    else:  # the 2-d toy problems: the exact earth mover's distance
-        n = min(cfg.num_samples, cfg.w1_points)
-        result.update(num_samples=n, w1=wasserstein1(sample(ckpt_path, n, seed=cfg.seed),
-                                                     datamodule.eval_samples(n, index=0)))
+    datamodule, objective = build(OmegaConf.create(run_config))  # the data module comes set up
+    objective.load_state_dict(ckpt["state_dict"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    objective.to(device)
+    objective.seed = cfg.seed  # the evaluators' latents: the z of wgangp.sample(ckpt, n, seed)
+    with open_dict(cfg):
+        cfg.data = run_config["data"]  # so `${data}` (metrics=classifier's extractor) means the run's data
+    settings = OmegaConf.to_container(cfg.evaluators, resolve=True)  # resolved here, where `data` is the run's
+    configs = evaluator_configs(run_config.get("evaluators") or {}, settings)
+    result: dict = {"ckpt_path": str(ckpt_path.resolve()), "generator_iter": info["generator_iter"], "seed": cfg.seed}
+    for name, config in configs.items():
+        evaluator: Evaluator = instantiate(config)
+        evaluator.setup(datamodule, objective)
+        with torch.no_grad(), eval_mode(objective.generator, objective.critic):
+            metrics = evaluator.evaluate(objective.generator, objective.critic)
+        result.update(evaluator.describe())
+        result.update({k.removeprefix("val/"): v for k, v in metrics.items()})
+        log.info("%s: %s", name, metrics)
     result["seconds"] = time.perf_counter() - t0
     out = Path(cfg.out) if cfg.out else ckpt_path.with_suffix(".eval.json")
     out.parent.mkdir(parents=True, exist_ok=True)

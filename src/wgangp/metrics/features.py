@@ -1,4 +1,5 @@
-"""Feature extractors for the sample-quality metrics, and the cached statistics of the real data.
+"""Feature extractors for the sample-quality metrics, the image streams they score, and the cache path
+of the real data's statistics (wgangp.evaluation.quality keeps them).
 
 A feature extractor is any nn.Module with a `name` (str) that maps images (N, C, H, W) in [-1, 1] to
 a dict with "pool" (N, D) features (FID, KID) and/or "logits" (N, K) (Inception Score). The real one
@@ -16,9 +17,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-
-from wgangp.metrics.quality import feature_statistics
-from wgangp.rng import EVAL, step_generator
 
 log = logging.getLogger("wgangp")
 
@@ -69,16 +67,6 @@ class InceptionFeatures(nn.Module):
         return {"pool": pool.float(), "logits": logits.float()}
 
 
-@torch.no_grad()
-def extract(extractor: nn.Module, batches: Iterator[Tensor], device: torch.device | str = "cpu") -> dict[str, Tensor]:
-    """Run `extractor` over image batches and concatenate its outputs on the CPU, in float32."""
-    out: dict[str, list[Tensor]] = {}
-    for images in batches:
-        for key, value in extractor(images.to(device)).items():
-            out.setdefault(key, []).append(value.float().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
-
-
 def chunked(draw: Callable[[int, int], Tensor], n: int, batch_size: int) -> Iterator[Tensor]:
     """draw(size, chunk_index) for consecutive chunks of at most batch_size, n samples in all."""
     for i, start in enumerate(range(0, n, batch_size)):
@@ -105,37 +93,3 @@ def reference_stats_path(stats_dir: str | Path, data_config: dict | None, datamo
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
     name = f"{type(datamodule).__name__}-{split}-{extractor_name}-n{num_real}-{digest}.pt"
     return Path(stats_dir) / name
-
-
-def reference_stats(
-    path: Path, extractor: nn.Module, images: Callable[[], Iterator[Tensor]], num_kid: int,
-    device: torch.device | str = "cpu",
-) -> dict[str, Tensor]:
-    """The real data's statistics, computed once and cached at `path`.
-
-    Returns {"mu": (D,), "sigma": (D, D), "kid_features": (num_kid, D)} when the extractor gives
-    pool features (KID needs features, not moments, so the first num_kid are kept), {} otherwise.
-    """
-    path = Path(path)
-    if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
-    log.info("computing the real data's feature statistics once: %s", path)
-    features = extract(extractor, images(), device)
-    stats: dict[str, Tensor] = {}
-    if "pool" in features:
-        mu, sigma = feature_statistics(features["pool"])
-        stats = {"mu": mu, "sigma": sigma, "kid_features": features["pool"][:num_kid].clone()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(stats, tmp)
-    tmp.replace(path)  # atomic: two runs computing the same statistics never see half a file
-    return stats
-
-
-def generated_images(generator: nn.Module, n: int, seed: int, batch_size: int,
-                     device: torch.device | str = "cpu") -> Iterator[Tensor]:
-    """n samples of `generator` in batches; z from the (seed, 0, EVAL) stream, the z of
-    `wgangp.sample(ckpt, n, seed)`, so every evaluation of a run scores the same latent points."""
-    rng = step_generator(seed, 0, EVAL)
-    draw = lambda k, i: generator(torch.randn(k, generator.latent_dim, generator=rng).to(device))  # (k, C, H, W)
-    return chunked(draw, n, batch_size)
