@@ -356,7 +356,9 @@ def image_config(name, run_dir):
                                    *MODELS[name][0], "generator_iters=2", "objective.n_critic=1"])
     with open_dict(cfg):
         cfg.data = OmegaConf.create({"_target_": f"{__name__}.RandomImages", "batch_size": 4,
+                                     "batches_per_step": cfg.objective.n_critic,
                                      "shape": list(SHAPES[MAIN_SIZE[name]])})
+        cfg.evaluators = {}  # the toy data's evaluators do not apply to images
     return cfg
 
 

@@ -122,7 +122,8 @@ def gaussian_features(n, mean, variances, seed):
 def image_config(tiny_config, tmp_path, *overrides, run_dir=None):
     cfg = tiny_config("data=digits", *overrides, f"metrics.stats_dir={tmp_path / 'stats'}", run_dir=run_dir)
     with open_dict(cfg):  # digits' evaluators (quality, samples, critic validation) on the stand-ins
-        cfg.data = OmegaConf.create({"_target_": f"{__name__}.TinyImageData", "batch_size": 8})
+        cfg.data = OmegaConf.create({"_target_": f"{__name__}.TinyImageData", "batch_size": 8,
+                                     "batches_per_step": cfg.objective.n_critic})
         cfg.model.generator = OmegaConf.create({"_target_": f"{__name__}.TinyGenerator"})
         cfg.model.critic = OmegaConf.create({"_target_": f"{__name__}.TinyCritic"})
         cfg.metrics.extractor = OmegaConf.create({"_target_": f"{__name__}.TinyExtractor", "_partial_": True})

@@ -22,7 +22,8 @@ RESUMABLE = (
     "ckpt_path",
     "trainer.max_time", "trainer.log_every_n_steps", "trainer.enable_progress_bar",
     "trainer.enable_model_summary", "trainer.detect_anomaly", "trainer.default_root_dir",
-    "callbacks",  # checkpoint, logging and evaluation intervals and sizes: they observe, never train
+    "callbacks",  # checkpoint and logging intervals: they observe, never train
+    "evaluators",  # which evaluations run, how often and how large
     "logger",  # which loggers and where they write
     "metrics",  # the evaluation's feature extractor and statistics cache
     "paths", "task_name", "run_name", "sweep",
@@ -108,8 +109,8 @@ def check_resume_compatible(
             f"came from: {listed}. Pass the checkpoint's values (the same data=/model=/objective= choices and "
             "overrides as that run, see its .hydra/overrides.yaml), or start a new run without ckpt_path. A "
             "resume may change only generator_iters, trainer.max_time and log_every_n_steps, callbacks.*, "
-            "logger.*, metrics.*, paths.*, data.num_workers and the optimizers' hyperparameters (lr, betas, eps, "
-            "weight_decay, momentum)."
+            "evaluators.*, logger.*, metrics.*, paths.*, data.num_workers and the optimizers' hyperparameters "
+            "(lr, betas, eps, weight_decay, momentum)."
         )
     if generator_iter is not None and cfg.generator_iters < generator_iter:
         raise UserInputError(
