@@ -18,6 +18,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from wgangp.build import CONF_DIR, REPO_ROOT
+from wgangp.cli import entry_point
+from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
 from wgangp.metrics.features import extract, generated_images, real_images, reference_stats, reference_stats_path
 from wgangp.metrics.quality import score_features
 from wgangp.metrics.w1 import wasserstein1
@@ -77,5 +79,8 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
+@entry_point
 def main(cfg: DictConfig) -> None:
+    check_values(cfg, EVAL_RULES, " (see conf/eval.yaml)")
+    check_checkpoint_path(cfg)
     evaluate(cfg)

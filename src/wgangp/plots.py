@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from wgangp.errors import writing  # noqa: E402
+
 
 @torch.no_grad()
 def critic_grid(critic: Callable[[torch.Tensor], torch.Tensor], extent: float, resolution: int = 128):
@@ -79,11 +81,15 @@ def save_curves(path: Path, steps: Sequence[float], curves: dict[str, Sequence[f
 
 
 def _save(fig, path: Path) -> Path:
+    """Write `fig` to `path` and close it; a full disk or unwritable location is an OutputWriteError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with writing(path, "plot"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.tight_layout()
+            fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 
