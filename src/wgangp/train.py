@@ -24,6 +24,7 @@ from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.cli import report_and_exit
 from wgangp.config_checks import check_config
 from wgangp.errors import TrainingInterrupted, UserInputError
+from wgangp.memory import check_memory
 from wgangp.precision import configure_numerics
 from wgangp.resume import check_resume_compatible, resolve_ckpt_path
 from wgangp.sampling import load_checkpoint
@@ -68,6 +69,8 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
         callbacks=callbacks,
         logger=loggers,
     )
+    check_memory(objective, datamodule.batch_size, trainer.strategy.root_device, datamodule.num_workers,
+                 str(trainer.precision))  # a batch that cannot fit is refused now, not after minutes of swapping
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     checkpointing = next((c for c in callbacks if isinstance(c, IterationCheckpoint)), None)

@@ -8,6 +8,7 @@ training device; LSUN and ImageNet 32x32 are decoded per index in DataLoader wor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,11 @@ from wgangp.data.formats import (
     ImageFiles,
     LMDBImages,
     RowImages,
+    check_readable,
     download_timeout,
     find_batch,
     read_row_batch,
+    unreadable,
 )
 from wgangp.data.stream import Source
 
@@ -120,6 +123,8 @@ class CIFAR10DataModule(GANDataModule):
         names = self.TRAIN if split == "train" else ["test_batch"]
         how = (f"Get the release with data.download=true on a machine with internet access, or download "
                f"{CIFAR10.url} and unpack it into {self.root}.")
+        for path in (self.root, folder):  # an unreadable folder is not a missing one (nor a reason to download)
+            check_readable(path, how)
         if any(not (folder / n).is_file() for n in names) and self.download:
             try:
                 with download_timeout():
@@ -232,8 +237,12 @@ class ImageFolderDataModule(GANDataModule):
         return (self.channels, self.image_size, self.image_size)
 
     def load(self, split: str) -> Source:
-        files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if (
-            self.root.is_dir()) else []
+        how = "Point data.root at a folder of images."
+        check_readable(self.root, how)
+        if self.root.is_file():
+            raise DataError(f"data.root={self.root} is a file, not a folder: expected a folder with image files "
+                            f"({', '.join(IMAGE_SUFFIXES)}) anywhere below it. {how}")
+        files = self._image_files(how) if self.root.is_dir() else []
         if not files:
             state = "is empty of images" if self.root.is_dir() else "does not exist"
             raise DataError(
@@ -247,6 +256,16 @@ class ImageFolderDataModule(GANDataModule):
                             f"val_fraction={self.val_fraction} of them; add images or raise data.val_fraction.")
         images = ImageFiles([files[i] for i in index.tolist()], self.image_size, self.channels)
         return materialise(images) if self.in_memory else DecodeSource(images)
+
+    def _image_files(self, how: str) -> list[Path]:
+        """Every image file below root, sorted; a subfolder that cannot be listed is a DataError (Path.rglob
+        skips it silently, and the run would train on part of the folder)."""
+        errors: list[OSError] = []
+        files = [Path(d) / f for d, _, names in os.walk(self.root, onerror=errors.append) for f in names
+                 if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        if errors:
+            raise unreadable(Path(errors[0].filename), errors[0], how) from errors[0]
+        return sorted(p for p in files if p.is_file())
 
 
 class DigitsDataModule(GANDataModule):
