@@ -44,4 +44,4 @@ def test_train_then_sample_from_the_command_line(tmp_path):
     out = run_cli("sample.py", f"ckpt_path={ckpt}", "num_samples=50", f"out={tmp_path / 's.png'}")
     assert out.returncode == 0 and (tmp_path / "s.png").stat().st_size > 1000
     out = run_cli("sample.py", f"ckpt_path={tmp_path / 'missing.ckpt'}")
-    assert out.returncode == 2 and "does not exist" in out.stdout
+    assert out.returncode == 2 and "does not exist" in out.stderr
