@@ -46,8 +46,10 @@ def test_a_full_disk_while_writing_samples_or_a_plot(toy_ckpt):
     assert out.returncode != 0  # /dev/full has no suffix: refused before writing
     out = run_cli("sample.py", f"ckpt_path={toy_ckpt}", "num_samples=8", "out=/dev/full/s.npy")
     assert_one_paragraph(out, 4, "could not write the samples file /dev/full/s.npy", "choose a writable location")
-    with pytest.raises(OutputWriteError, match=r"could not write the plot /proc/version\.png.*free disk space"):
-        save_curve(Path("/proc/version.png"), [1, 2], [1.0, 2.0], "w")
+    with pytest.raises(OutputWriteError, match=r"could not write the plot /dev/full \(No space left on device\)"):
+        save_curve(Path("/dev/full"), [1, 2], [1.0, 2.0], "w")  # a full disk
+    with pytest.raises(OutputWriteError, match=r"could not write the plot /proc/version/w\.png .*not a folder"):
+        save_curve(Path("/proc/version/w.png"), [1, 2], [1.0, 2.0], "w")
 
 
 def test_eval_without_or_with_a_missing_checkpoint(tmp_path):

@@ -5,6 +5,7 @@ writes them, `.npy`/`.pt` the per-position character distributions."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -41,15 +42,17 @@ def _write(samples: torch.Tensor, out: Path) -> None:
     elif out.suffix == ".png" and samples.dim() == 4:
         from torchvision.utils import save_image
 
-        save_image(samples, out, nrow=int(math.ceil(math.sqrt(len(samples)))), normalize=True, value_range=(-1, 1))
+        buffer = io.BytesIO()  # PIL writing straight to a full disk returns without error; write the bytes ourselves
+        save_image(samples, buffer, format="png", nrow=int(math.ceil(math.sqrt(len(samples)))), normalize=True,
+                   value_range=(-1, 1))
+        out.write_bytes(buffer.getvalue())
     elif out.suffix == ".png" and samples.dim() == 2 and samples.size(1) == 2:
-        from wgangp.plots import plt
+        from wgangp.plots import plt, save_figure
 
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.scatter(samples[:, 0], samples[:, 1], s=4, c="tab:green", marker="+")
         ax.set_aspect("equal")
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        save_figure(fig, out)
     else:
         raise UserInputError(
             f"cannot write samples of shape {tuple(samples.shape)} to out={out}: use .npy or .pt, or .png for "

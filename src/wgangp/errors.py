@@ -45,6 +45,8 @@ def writing(path, what: str) -> Iterator[None]:
         if isinstance(err, (OutputWriteError, CheckpointWriteError)):
             raise
         reason = err.strerror or type(err).__name__
+        if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename:  # mkdir over a file
+            reason = f"{err.filename} is not a folder"
         raise OutputWriteError(
             f"could not write the {what} {path} ({reason}); free disk space, or choose a writable location "
             f"(a folder that exists or can be created)."
