@@ -6,8 +6,9 @@ is reported at once, each as one sentence naming the field, the value and what i
 
     train: check_config(cfg)          sample / eval: check_values(cfg, SAMPLE_RULES | EVAL_RULES, "...")
 
-Constructors keep their own checks for library users; these exist so the command line names the
-config field (and catches what a constructor's int()/float() would silently truncate: 1.5 -> 1).
+This is the one place a config value's type and range are checked (constructors take what they are
+given; the loop's own preconditions stay in wgangp.objectives.base and wgangp.data.base): the command
+line names the config field, and catches what int()/float() would silently truncate (1.5 -> 1).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "model.*.width": count(1),
     "model.*.hidden_layers": count(0),
     "model.*.base_filters": count(1),
-    "model.*.depth": count(1),
+    "model.*.depth": count(4, note="the plain 32x32 DCGAN has 4 weight layers"),
     "model.*.channels": count(1),
     "model.*.dim": count(1),
     "model.*.blocks": count(1),

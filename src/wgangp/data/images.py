@@ -226,8 +226,6 @@ class ImageFolderDataModule(GANDataModule):
     def __init__(self, root: str, image_size: int = 64, channels: int = 3, in_memory: bool = False,
                  val_fraction: float = 0.1, batch_size: int = 64, **kwargs) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
-        if channels not in (1, 3):
-            raise ValueError(f"channels={channels} must be 1 or 3")
         self.root, self.image_size, self.channels = Path(root), int(image_size), int(channels)
         self.in_memory, self.val_fraction = bool(in_memory), float(val_fraction)
 

@@ -23,8 +23,6 @@ class GANGP(GANObjective):
 
     def __init__(self, *, gp_weight: float = 10.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if gp_weight < 0:
-            raise ValueError(f"objective.gp_weight={gp_weight} must be >= 0")
         self.gp_weight = float(gp_weight)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:

@@ -23,8 +23,6 @@ class R1GAN(GANObjective):
 
     def __init__(self, *, gamma: float = 10.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if gamma < 0:
-            raise ValueError(f"objective.gamma={gamma} must be >= 0")
         self.gamma = float(gamma)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:

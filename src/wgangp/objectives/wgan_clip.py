@@ -20,8 +20,6 @@ class WGANClip(GANObjective):
 
     def __init__(self, *, clip_value: float = 0.01, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not clip_value > 0:
-            raise ValueError(f"objective.clip_value={clip_value} must be > 0 (the WGAN paper uses 0.01)")
         self.clip_value = float(clip_value)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:

@@ -23,8 +23,6 @@ class WGANGP(GANObjective):
 
     def __init__(self, *, gp_weight: float = 10.0, one_sided: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        if gp_weight < 0:
-            raise ValueError(f"objective.gp_weight={gp_weight} must be >= 0 (the paper uses 10)")
         self.gp_weight = float(gp_weight)
         self.one_sided = bool(one_sided)
 
