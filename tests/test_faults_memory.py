@@ -66,3 +66,12 @@ def test_the_estimate_matches_a_measured_peak(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     numbers = json.loads(out.stdout.strip().splitlines()[-1])
     assert 0.5 < numbers["estimate"] / numbers["rise"] < 2.0, numbers
+
+
+def test_a_cuda_out_of_memory_error_is_one_paragraph(tmp_path):
+    # No GPU here: the error torch raises on one, thrown inside the boundary every entry point uses.
+    code = ("import torch\nfrom wgangp.cli import error_boundary\nwith error_boundary():\n"
+            "    raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB.\\nmore detail')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert_one_paragraph(out, 2, "the GPU ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB.)",
+                         "lower data.batch_size")

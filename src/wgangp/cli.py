@@ -60,8 +60,18 @@ def user_message(e: BaseException) -> str:
     return f"{original} (raised in DataLoader worker {worker.group(1)})"
 
 
+def _out_of_memory(e: BaseException) -> UserInputError | None:
+    """A CUDA out-of-memory error the memory check (wgangp.memory) did not foresee, as a user error."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(e, torch.cuda.OutOfMemoryError):
+        return None
+    return UserInputError(f"the GPU ran out of memory ({str(e).splitlines()[0]}); lower data.batch_size (or use "
+                          "trainer.precision=bf16-mixed); the checkpoints written so far are kept.")
+
+
 def report_and_exit(e: BaseException) -> None:
     """Print `e` as one paragraph on stderr and exit with its code; re-raise what has no code."""
+    e = _out_of_memory(e) or e
     code = exit_code(e)
     if code is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise e
