@@ -11,7 +11,7 @@ from wgangp.config_checks import config_problems
 def test_values_that_used_to_give_tracebacks_or_silent_truncation_are_all_named(tmp_path):
     out = run_cli("train.py", *TINY, f"hydra.run.dir={tmp_path}", "generator_iters=abc",
                   "objective.gp_weight=[1,2]", "seed=-1", "data.batch_size=1.5", "objective.n_critic=2.7",
-                  "objective.optimizer.lr=inf", "callbacks.toy.every_n_iters=0")
+                  "objective.optimizer.lr=inf", "callbacks.toy.every_n_iters=-1")
     message = assert_one_paragraph(
         out, 2,
         "generator_iters='abc' is invalid: it must be an integer >= 1",
@@ -20,7 +20,7 @@ def test_values_that_used_to_give_tracebacks_or_silent_truncation_are_all_named(
         "data.batch_size=1.5 is invalid: it must be an integer >= 1",
         "objective.n_critic=2.7 is invalid: it must be an integer >= 1",
         "objective.optimizer.lr=inf is invalid: it must be a finite number > 0",
-        "callbacks.toy.every_n_iters=0 is invalid",
+        "callbacks.toy.every_n_iters=-1 is invalid",
         "Fix the value(s) on the command line",
     )
     assert message.count("is invalid") == 7

@@ -1,6 +1,6 @@
 """Checks on a composed config before anything is built, so a bad value costs seconds, not a GPU-day.
 
-One table per entry point maps config fields (fnmatch patterns over dotted keys) to the type and
+One table per entry point maps config fields (patterns over dotted keys, `*` within one segment) to the type and
 range they accept; every numeric leaf that no rule names must still be finite. Every problem found
 is reported at once, each as one sentence naming the field, the value and what is allowed:
 
@@ -14,9 +14,9 @@ line names the config field, and catches what int()/float() would silently trunc
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ SEED = count(0, hi=UINT32_MAX)
 POSITIVE = number(0, lo_open=True)
 NON_NEGATIVE = number(0)
 FRACTION = number(0, hi=1, hi_open=True)
+INTERVAL = count(0, note="in generator iterations; 0 disables it")
 
 # conf/train.yaml and its groups. The first matching pattern decides; fields without a rule need only
 # be finite when they are numbers.
@@ -141,9 +142,9 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.*optimizer.alpha": FRACTION,
     # trainer and callbacks: intervals and sizes
     "trainer.log_every_n_steps": count(0, note="0 logs never"),
-    "callbacks.*.every_n_iters": count(1),
-    "callbacks.*.last_every_n_iters": count(1),
-    "callbacks.*.plot_every_n_iters": count(1),
+    "callbacks.*.every_n_iters": INTERVAL,
+    "callbacks.*.last_every_n_iters": INTERVAL,
+    "callbacks.*.plot_every_n_iters": INTERVAL,
     "callbacks.*.refresh_rate": count(0),
     "callbacks.*.num_print": count(0),
     "callbacks.*.num_*": count(1),
@@ -199,11 +200,16 @@ def _show(value: Any) -> str:
     return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
+def _matches(path: str, pattern: str) -> bool:
+    """fnmatch, with `*` inside one dotted segment (callbacks.*.num_* is not callbacks.a.b.num_workers)."""
+    return re.fullmatch(re.escape(pattern).replace(r"\*", "[^.]*"), path) is not None
+
+
 def value_problems(cfg: DictConfig, rules: dict[str, Rule]) -> list[str]:
     """Every value of `cfg` its rule refuses, and every non-finite number, as sentences."""
     problems = []
     for path, value in _leaves(cfg):
-        rule = next((r for pattern, r in rules.items() if fnmatchcase(path, pattern)), None)
+        rule = next((r for pattern, r in rules.items() if _matches(path, pattern)), None)
         if rule is not None:
             if not rule.accepts(value):
                 problems.append(f"{path}={_show(value)} is invalid: it must be {rule.describe()}.")
