@@ -224,7 +224,7 @@ class Lightning:
         callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
         loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
         trainer: L.Trainer = instantiate(
-            cfg.trainer, max_steps=iters * self.objective.optimizer_steps_per_iter, callbacks=[*callbacks, timer],
+            cfg.trainer, max_steps=iters, callbacks=[*callbacks, timer],
             logger=loggers,
         )
         with onednn_matmul(self.onednn):

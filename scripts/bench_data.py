@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from wgangp.cli import entry_point
 from wgangp.data.finite import DecodeSource, TensorSource
 from wgangp.data.images import (
     CIFAR10DataModule,
@@ -40,6 +41,7 @@ from wgangp.data.writers import (
     write_lmdb,
     write_mnist,
 )
+from wgangp.errors import UserInputError
 
 BATCH, PER_STEP = 64, 5
 
@@ -91,10 +93,13 @@ def loader(source, workers: int):
     return DataLoader(StepStream(sampler), batch_size=None, num_workers=workers, persistent_workers=workers > 0)
 
 
+@entry_point
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="timed generator iterations per cell")
     args = parser.parse_args()
+    if args.steps < 1:
+        raise UserInputError(f"--steps={args.steps} is invalid: it must be at least 1.")
     torch.set_num_threads(1)  # the DataLoader workers get the other core
     kw = {"batch_size": BATCH, "batches_per_step": PER_STEP}
     print(f"samples/second, batch {BATCH} x {PER_STEP} per generator iteration, torch threads 1")

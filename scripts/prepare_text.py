@@ -27,6 +27,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+from wgangp.cli import entry_point
+from wgangp.errors import writing
+
 
 def _drop_nested(text: str, start: str, end: str) -> str:
     """Remove every (possibly nested) start...end span, e.g. {{templates}} and {| tables |}."""
@@ -94,6 +97,7 @@ def wrap_lines(paragraphs: str, width: int) -> list[str]:
     return [line for p in paragraphs.splitlines() for line in textwrap.wrap(p, width, break_on_hyphens=False)]
 
 
+@entry_point
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="MediaWiki XML export (.xml or .xml.bz2), or a plain .txt file")
@@ -107,8 +111,9 @@ def main(argv: list[str]) -> int:
     else:
         prose = args.source.read_text(encoding="utf-8")
     lines = wrap_lines(prose, args.width)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with writing(args.out, "text file"):
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     chars = sum(map(len, lines))
     print(f"wrote {len(lines)} lines ({chars} characters of prose) to {args.out}")
     return 0

@@ -25,6 +25,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from wgangp.build import CONF_DIR
+from wgangp.cli import entry_point
+from wgangp.errors import UserInputError, writing
 from wgangp.nets.random_arch import RandomArchCritic, RandomArchGenerator, sample_architecture
 from wgangp.rng import step_generator
 
@@ -80,6 +82,7 @@ def seconds_per_iteration(objective, shape: tuple[int, ...], batch: int, iters: 
     return (time.perf_counter() - start) / iters
 
 
+@entry_point
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", type=int, default=200, help="arch_seed 0..archs-1 (Table 2: 200)")
@@ -94,6 +97,12 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=2, help="timed iterations after one warm-up")
     parser.add_argument("--gpu-tflops", type=float, default=20.0, help="assumed achieved GPU TFLOP/s")
     args = parser.parse_args()
+    bad = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+           if k in ("archs", "sample", "batch", "generator_iters", "iters", "filter_scale", "gpu_tflops")
+           and v is not None and not v > 0]
+    if bad or args.channels not in (1, 3):
+        raise UserInputError(f"{', '.join(bad) or f'--channels={args.channels}'} invalid: counts, --filter-scale and "
+                             "--gpu-tflops must be positive and --channels 1 or 3.")
     logging.getLogger("wgangp").setLevel(logging.ERROR)  # the batch -> layer norm notice, once per critic
     shape = (args.channels, 32, 32)
     totals = {}
@@ -112,7 +121,7 @@ def main() -> None:
         print(f"| {name} | {len(flops)} counted: min / median / max | {min(flops) / 1e9:.1f} / "
               f"{sorted(flops)[len(flops) // 2] / 1e9:.1f} / {max(flops) / 1e9:.1f} | |")
     if args.csv:
-        with open(args.csv, "w") as f:
+        with writing(args.csv, "csv file"), open(args.csv, "w") as f:
             f.write("objective,arch_seed,gflop_per_iter\n")
             f.writelines(f"{n},{k},{v / 1e9:.3f}\n" for n, fl in totals.items() for k, v in enumerate(fl))
     n = len(next(iter(totals.values())))

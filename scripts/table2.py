@@ -8,12 +8,13 @@ Writes table2.md, table2.csv and table2_archs.csv into the sweep's folder (or --
 from __future__ import annotations
 
 import argparse
-import sys
 
-from wgangp.errors import UserInputError
+from wgangp.cli import entry_point
+from wgangp.errors import writing
 from wgangp.sweep.table2 import TABLE_2_THRESHOLDS, TABLE_5_THRESHOLDS, load_sweep, write_outputs
 
 
+@entry_point
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", help="the sweep's folder (hydra.sweep.dir), e.g. logs/sweeps/random_archs")
@@ -21,13 +22,9 @@ def main() -> None:
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(TABLE_2_THRESHOLDS))
     parser.add_argument("--table5", action="store_true", help="App. B's Table 5 thresholds: 1.0, 1.5, ..., 9.0")
     args = parser.parse_args()
-    try:
-        sweep = load_sweep(args.sweep_dir)
-        paths = write_outputs(sweep, args.out or args.sweep_dir,
-                              TABLE_5_THRESHOLDS if args.table5 else args.thresholds)
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sweep = load_sweep(args.sweep_dir)
+    with writing(args.out or args.sweep_dir, "Table 2 files in"):
+        paths = write_outputs(sweep, args.out or args.sweep_dir, TABLE_5_THRESHOLDS if args.table5 else args.thresholds)
     print(paths["text"])
     print(f"wrote {paths['md']}, {paths['csv']}, {paths['archs']}")
 

@@ -5,8 +5,8 @@ writes them, `.npy`/`.pt` the per-position character distributions."""
 
 from __future__ import annotations
 
+import io
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,10 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from wgangp.cli import entry_point
+from wgangp.config_checks import SAMPLE_RULES, check_checkpoint_path, check_values
 from wgangp.data.text import CharVocabulary
+from wgangp.errors import UserInputError, writing
 from wgangp.sampling import load_vocabulary, sample
 
 # out: null is samples.png for images and points; text prints its lines and writes only an explicit out
@@ -25,6 +28,12 @@ USAGE = ("usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_sa
 
 def write_samples(samples: torch.Tensor, out: Path) -> Path:
     """Write samples by the file's suffix: .npy, .pt, or .png (image grid or 2-d scatter)."""
+    with writing(out, "samples file"):
+        _write(samples, out)
+    return out
+
+
+def _write(samples: torch.Tensor, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, samples.numpy())
@@ -33,24 +42,27 @@ def write_samples(samples: torch.Tensor, out: Path) -> Path:
     elif out.suffix == ".png" and samples.dim() == 4:
         from torchvision.utils import save_image
 
-        save_image(samples, out, nrow=int(math.ceil(math.sqrt(len(samples)))), normalize=True, value_range=(-1, 1))
+        buffer = io.BytesIO()  # PIL writing straight to a full disk returns without error; write the bytes ourselves
+        save_image(samples, buffer, format="png", nrow=int(math.ceil(math.sqrt(len(samples)))), normalize=True,
+                   value_range=(-1, 1))
+        out.write_bytes(buffer.getvalue())
     elif out.suffix == ".png" and samples.dim() == 2 and samples.size(1) == 2:
-        from wgangp.plots import plt
+        from wgangp.plots import plt, save_figure
 
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.scatter(samples[:, 0], samples[:, 1], s=4, c="tab:green", marker="+")
         ax.set_aspect("equal")
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
+        save_figure(fig, out)
     else:
-        raise ValueError(
-            f"cannot write samples of shape {tuple(samples.shape)} to {out}: use .npy or .pt, or .png for "
-            "images (N, C, H, W) and 2-d points (N, 2)"
+        raise UserInputError(
+            f"cannot write samples of shape {tuple(samples.shape)} to out={out}: use .npy or .pt, or .png for "
+            "images (N, C, H, W) and 2-d points (N, 2)."
         )
-    return out
 
 
+@entry_point
 def main(argv: list[str]) -> int:
+    """`python src/sample.py key=value ...`; errors end the process through wgangp.cli's boundary (exit 2)."""
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
@@ -58,27 +70,24 @@ def main(argv: list[str]) -> int:
     OmegaConf.set_struct(cfg, True)
     try:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(argv))
-        ckpt_path = cfg.ckpt_path
     except OmegaConfBaseException as err:
-        print(f"error: {err}\n{USAGE}")
-        return 2
-    try:
-        samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed))
-        vocabulary = load_vocabulary(ckpt_path)
-        if vocabulary is not None:  # text: argmax per position, trailing padding removed
-            lines = CharVocabulary(vocabulary, seq_len=samples.size(-1)).decode(samples)
-            print("\n".join(lines))
-            if cfg.out is None:
-                return 0
-            if Path(cfg.out).suffix == ".txt":
-                out = Path(cfg.out)
+        raise UserInputError(f"{str(err).splitlines()[0]}. {' '.join(USAGE.splitlines())}") from err
+    check_values(cfg, SAMPLE_RULES, "")
+    ckpt_path = check_checkpoint_path(cfg)
+    samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed))
+    vocabulary = load_vocabulary(ckpt_path)
+    if vocabulary is not None:  # text: argmax per position, trailing padding removed
+        lines = CharVocabulary(vocabulary, seq_len=samples.size(-1)).decode(samples)
+        print("\n".join(lines))
+        if cfg.out is None:
+            return 0
+        if Path(cfg.out).suffix == ".txt":
+            out = Path(cfg.out)
+            with writing(out, "samples file"):
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-                print(f"wrote {len(lines)} lines to {out}")
-                return 0
-        out = write_samples(samples, Path(cfg.out or "samples.png"))
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+            print(f"wrote {len(lines)} lines to {out}")
+            return 0
+    out = write_samples(samples, Path(cfg.out or "samples.png"))
     print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
     return 0

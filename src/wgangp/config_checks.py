@@ -1,55 +1,255 @@
 """Checks on a composed config before anything is built, so a bad value costs seconds, not a GPU-day.
 
-Every problem found is reported at once, each as one sentence naming the field, the value, what is
-allowed and the fix. Constructors validate their own arguments too (for library users); these
-checks exist so the command line can name the config field.
+One table per entry point maps config fields (patterns over dotted keys, `*` within one segment) to the type and
+range they accept; every numeric leaf that no rule names must still be finite. Every problem found
+is reported at once, each as one sentence naming the field, the value and what is allowed:
+
+    train: check_config(cfg)          sample / eval: check_values(cfg, SAMPLE_RULES | EVAL_RULES, "...")
+
+This is the one place a config value's type and range are checked (constructors take what they are
+given; the loop's own preconditions stay in wgangp.objectives.base and wgangp.data.base): the command
+line names the config field, and catches what int()/float() would silently truncate (1.5 -> 1).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from wgangp.errors import UserInputError
 
-
-def _optimizers(cfg: DictConfig) -> Iterator[tuple[str, DictConfig]]:
-    for name in ("optimizer", "generator_optimizer"):
-        opt = cfg.objective.get(name)
-        if opt is not None:
-            yield f"objective.{name}", opt
+UINT32_MAX = 2**32 - 1  # numpy/Lightning seeds are uint32
 
 
-def config_problems(cfg: DictConfig) -> list[str]:
-    """Every invalid value in `cfg`, as sentences; empty when the config is usable."""
+@dataclass(frozen=True)
+class Rule:
+    """What a field accepts: an integer or a finite number in [lo, hi] (bounds open where said),
+    one of `choices`, or a list of `length` such numbers; `nullable` also accepts null."""
+
+    kind: str = "int"  # "int" | "number" | "choice" | "numbers"
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    nullable: bool = False
+    choices: tuple = ()
+    length: int | None = None
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            text = "one of " + ", ".join(map(str, self.choices))
+        else:
+            what = {"int": "an integer", "number": "a finite number"}.get(self.kind, f"a list of {self.length} "
+                                                                                     "finite numbers")
+            lo, hi = _bound(self.lo), _bound(self.hi)
+            bounds = []
+            if lo is not None and hi is not None:
+                bounds.append(f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}")
+            elif lo is not None:
+                bounds.append(f"{'>' if self.lo_open else '>='} {lo}")
+            elif hi is not None:
+                bounds.append(f"{'<' if self.hi_open else '<='} {hi}")
+            text = " ".join([what, *bounds])
+        if self.nullable:
+            text += " or null"
+        return text + (f" ({self.note})" if self.note else "")
+
+    def _in_range(self, x: float) -> bool:
+        if self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo)):
+            return False
+        return not (self.hi is not None and (x > self.hi or (self.hi_open and x == self.hi)))
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if self.kind == "choice":
+            return value in self.choices and not isinstance(value, bool)
+        if self.kind == "numbers":
+            return (isinstance(value, (list, tuple, ListConfig)) and len(value) == self.length
+                    and all(_is_number(v) and math.isfinite(v) and self._in_range(v) for v in value))
+        if not _is_number(value) or not math.isfinite(value):
+            return False
+        # an integral float (generator_iters=1e5) is an integer; 1.5 is not
+        return (self.kind != "int" or float(value).is_integer()) and self._in_range(value)
+
+
+def _bound(x: float | None) -> str | None:
+    return None if x is None else str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def count(lo: int = 1, **kw) -> Rule:
+    return Rule("int", lo=lo, **kw)
+
+
+def number(lo: float | None = None, **kw) -> Rule:
+    return Rule("number", lo=lo, **kw)
+
+
+SEED = count(0, hi=UINT32_MAX)
+POSITIVE = number(0, lo_open=True)
+NON_NEGATIVE = number(0)
+FRACTION = number(0, hi=1, hi_open=True)
+INTERVAL = count(0, note="in generator iterations; 0 disables it")
+
+# conf/train.yaml and its groups. The first matching pattern decides; fields without a rule need only
+# be finite when they are numbers.
+TRAIN_RULES: dict[str, Rule] = {
+    "seed": SEED,
+    "generator_iters": count(1, note="generator iterations, as the paper counts them"),
+    # data (conf/data/)
+    "data.batch_size": count(1, note="real samples per critic step"),
+    "data.num_workers": count(0),
+    "data.image_size": count(1),
+    "data.channels": Rule("choice", choices=(1, 3)),
+    "data.subset": count(1, nullable=True),
+    "data.max_lines": count(1, nullable=True),
+    "data.val_fraction": FRACTION,
+    "data.seq_len": count(1),
+    "data.vocab_size": count(3, note="unknown and padding take two ids"),
+    # model (conf/model/)
+    "model.*.latent_dim": count(1),
+    "model.*.width": count(1),
+    "model.*.hidden_layers": count(0),
+    "model.*.base_filters": count(1),
+    "model.*.depth": count(4, note="the plain 32x32 DCGAN has 4 weight layers"),
+    "model.*.channels": count(1),
+    "model.*.dim": count(1),
+    "model.*.blocks": count(1),
+    "model.*.filter_scale": POSITIVE,
+    # objective (conf/objective/, conf/optimizer/)
+    "objective.n_critic": count(1, note="critic steps per generator iteration, Alg. 1 l.2"),
+    "objective.gp_weight": NON_NEGATIVE,
+    "objective.gamma": NON_NEGATIVE,
+    "objective.critic_weight_decay": NON_NEGATIVE,
+    "objective.clip_value": number(0, lo_open=True, note="the WGAN paper uses 0.01"),
+    "objective.*optimizer.lr": POSITIVE,
+    "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
+    "objective.*optimizer.eps": POSITIVE,
+    "objective.*optimizer.weight_decay": NON_NEGATIVE,
+    "objective.*optimizer.momentum": FRACTION,
+    "objective.*optimizer.alpha": FRACTION,
+    # trainer and callbacks: intervals and sizes
+    "trainer.log_every_n_steps": count(0, note="0 logs never"),
+    "callbacks.*.every_n_iters": INTERVAL,
+    "callbacks.*.last_every_n_iters": INTERVAL,
+    "callbacks.*.plot_every_n_iters": INTERVAL,
+    "callbacks.*.refresh_rate": count(0),
+    "callbacks.*.num_print": count(0),
+    "callbacks.*.num_*": count(1),
+    "callbacks.*.batch_size": count(1),
+    "callbacks.*.kid_subset*": count(1),
+    "callbacks.*.splits": count(1),
+}
+
+# conf/eval.yaml
+EVAL_RULES: dict[str, Rule] = {
+    "seed": SEED,
+    "num_samples": count(1),
+    "num_real": count(1),
+    "batch_size": count(1),
+    "splits": count(1),
+    "kid_subsets": count(1),
+    "kid_subset_size": count(1),
+    "w1_points": count(2),
+    "split": Rule("choice", choices=("train", "val")),
+}
+
+# src/sample.py
+SAMPLE_RULES: dict[str, Rule] = {
+    "seed": SEED,
+    "num_samples": count(1),
+}
+
+_NOT_CHECKED = ("hydra", "paths")  # Hydra's own settings; paths are checked where they are opened
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, resolved value) of every leaf; lists are leaves; missing (???) values and
+    interpolations that do not resolve are skipped (they fail with their own message where used)."""
+    if not isinstance(node, DictConfig):
+        return
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        if not prefix and key in _NOT_CHECKED:
+            continue
+        if OmegaConf.is_missing(node, key):
+            continue
+        try:
+            value = node[key]
+        except OmegaConfBaseException:
+            continue
+        if isinstance(value, DictConfig):
+            yield from _leaves(value, path + ".")
+        else:
+            yield path, OmegaConf.to_object(value) if isinstance(value, ListConfig) else value
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def _matches(path: str, pattern: str) -> bool:
+    """fnmatch, with `*` inside one dotted segment (callbacks.*.num_* is not callbacks.a.b.num_workers)."""
+    return re.fullmatch(re.escape(pattern).replace(r"\*", "[^.]*"), path) is not None
+
+
+def value_problems(cfg: DictConfig, rules: dict[str, Rule]) -> list[str]:
+    """Every value of `cfg` its rule refuses, and every non-finite number, as sentences."""
     problems = []
-
-    def need(ok: bool, field: str, value, rule: str) -> None:
-        if not ok:
-            problems.append(f"{field}={value} is invalid: it must be {rule}.")
-
-    need(int(cfg.generator_iters) >= 1, "generator_iters", cfg.generator_iters, "at least 1")
-    obj = cfg.objective
-    need(int(obj.get("n_critic", 1)) >= 1, "objective.n_critic", obj.get("n_critic"), "at least 1")
-    for field in ("gp_weight", "gamma", "critic_weight_decay"):
-        if obj.get(field) is not None:
-            need(float(obj[field]) >= 0, f"objective.{field}", obj[field], ">= 0")
-    if obj.get("clip_value") is not None:
-        need(float(obj.clip_value) > 0, "objective.clip_value", obj.clip_value, "> 0 (the WGAN paper uses 0.01)")
-    for field, opt in _optimizers(cfg):
-        if opt.get("lr") is not None:
-            need(float(opt.lr) > 0, f"{field}.lr", opt.lr, "> 0")
-    if cfg.data.get("batch_size") is not None:
-        need(int(cfg.data.batch_size) >= 1, "data.batch_size", cfg.data.batch_size, "at least 1")
-    latent = cfg.model.generator.get("latent_dim")
-    if latent is not None:
-        need(int(latent) >= 1, "model.generator.latent_dim", latent, "at least 1")
+    for path, value in _leaves(cfg):
+        rule = next((r for pattern, r in rules.items() if _matches(path, pattern)), None)
+        if rule is not None:
+            if not rule.accepts(value):
+                problems.append(f"{path}={_show(value)} is invalid: it must be {rule.describe()}.")
+            continue
+        numbers = value if isinstance(value, list) else [value]
+        if any(_is_number(v) and not math.isfinite(v) for v in numbers):
+            problems.append(f"{path}={_show(value)} is invalid: it must be finite.")
     return problems
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise UserInputError listing every problem of `cfg`."""
-    problems = config_problems(cfg)
+def config_problems(cfg: DictConfig) -> list[str]:
+    """Every invalid value in a composed training config, as sentences; empty when it is usable."""
+    return value_problems(cfg, TRAIN_RULES)
+
+
+def check_values(cfg: DictConfig, rules: dict[str, Rule], where: str) -> None:
+    """Raise UserInputError listing every value of `cfg` that `rules` refuse."""
+    problems = value_problems(cfg, rules)
     if problems:
-        raise UserInputError(" ".join(problems) + " Fix the value(s) on the command line or in the config file.")
+        raise UserInputError(" ".join(problems) + f" Fix the value(s) on the command line{where}.")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise UserInputError listing every problem of a composed training config."""
+    check_values(cfg, TRAIN_RULES, " or in the config file")
+
+
+def check_checkpoint_path(cfg: DictConfig) -> Path:
+    """`cfg.ckpt_path` as a Path to an existing file, else a UserInputError saying what is there instead."""
+    ckpt_path = None if OmegaConf.is_missing(cfg, "ckpt_path") else cfg.ckpt_path
+    if ckpt_path is None or not isinstance(ckpt_path, (str, Path)) or not str(ckpt_path).strip():
+        raise UserInputError(f"ckpt_path={_show(ckpt_path)} is not a checkpoint path: give ckpt_path=RUN/checkpoints/"
+                             "last.ckpt (runs write theirs to <run dir>/checkpoints/).")
+    path = Path(ckpt_path)
+    if path.is_dir():
+        found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
+        hint = f" (it holds {', '.join(p.name for p in found[:3])})" if found else ""
+        raise UserInputError(f"ckpt_path={path} is a folder, not a checkpoint file{hint}: give the .ckpt file itself, "
+                             "e.g. ckpt_path=RUN/checkpoints/last.ckpt.")
+    if not path.exists():
+        raise UserInputError(f"ckpt_path={path} does not exist: runs write their checkpoints to "
+                             "<run dir>/checkpoints/last.ckpt; check the path.")
+    return path

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class UserInputError(ValueError):
     """A bad config value, combination, path or file: the message names it and says how to fix it."""
@@ -26,3 +29,25 @@ class TrainingInterrupted(Exception):
         self.signal_name = signal_name
         self.generator_iter = generator_iter
         self.checkpoint = checkpoint
+
+
+class OutputWriteError(OSError):
+    """An output file (a plot, samples, an evaluation result) could not be written: the disk is full or
+    the location is missing, read-only or not a folder."""
+
+
+@contextlib.contextmanager
+def writing(path, what: str) -> Iterator[None]:
+    """Turn an OSError raised while writing `path` into an OutputWriteError naming it and the fix."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, (OutputWriteError, CheckpointWriteError)):
+            raise
+        reason = err.strerror or type(err).__name__
+        if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename:  # mkdir over a file
+            reason = f"{err.filename} is not a folder"
+        raise OutputWriteError(
+            f"could not write the {what} {path} ({reason}); free disk space, or choose a writable location "
+            f"(a folder that exists or can be created)."
+        ) from err

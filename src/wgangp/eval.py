@@ -20,6 +20,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from wgangp.build import CONF_DIR, REPO_ROOT, build
+from wgangp.cli import entry_point
+from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
 from wgangp.evaluation.base import Evaluator
 from wgangp.sampling import eval_mode, load_checkpoint
 
@@ -72,5 +74,8 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
+@entry_point
 def main(cfg: DictConfig) -> None:
+    check_values(cfg, EVAL_RULES, " (see conf/eval.yaml)")
+    check_checkpoint_path(cfg)
     evaluate(cfg)

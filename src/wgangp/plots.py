@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+
+from wgangp.errors import writing  # noqa: E402
 
 
 @torch.no_grad()
@@ -44,7 +47,7 @@ def save_value_surface(path: Path, critic, real, fake, extent: float = 3.0, titl
     fig, ax = plt.subplots(figsize=(5, 5))
     draw_value_surface(ax, critic, real, fake, extent, title)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_curve(
@@ -62,7 +65,7 @@ def save_curve(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_curves(path: Path, steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str,
@@ -75,15 +78,22 @@ def save_curves(path: Path, steps: Sequence[float], curves: dict[str, Sequence[f
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write `fig` to `path` and close it; a full disk or unwritable location is an OutputWriteError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with writing(path, "plot"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.tight_layout()
+            # rendered in memory, then written by us: savefig onto a full disk (/dev/full) returns without error
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=110)
+            path.write_bytes(buffer.getvalue())
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -101,7 +111,7 @@ def save_value_surface_grid(path: Path, panels: dict[tuple[str, str], tuple], ex
             critic, real, fake = panels[(method, dataset)]
             draw_value_surface(axes[i, j], critic, real, fake, extent, title=dataset if i == 0 else "")
         axes[i, 0].set_ylabel(method, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_layer_gradient_norms(path: Path, norms: dict[str, Sequence[float]]) -> Path:
@@ -114,7 +124,7 @@ def save_layer_gradient_norms(path: Path, norms: dict[str, Sequence[float]]) -> 
     ax.set_ylabel("||d critic loss / d activations||")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_weight_histograms(path: Path, weights: dict[str, torch.Tensor], clips: dict[str, float | None]) -> Path:
@@ -130,4 +140,4 @@ def save_weight_histograms(path: Path, weights: dict[str, torch.Tensor], clips: 
         ax.set_yscale("log")
         ax.locator_params(axis="x", nbins=6)  # c = 0.001 tick labels overlap otherwise
     axes[-1, 0].set_xlabel("critic weight value")
-    return _save(fig, path)
+    return save_figure(fig, path)

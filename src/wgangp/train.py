@@ -25,6 +25,7 @@ from wgangp.cli import report_and_exit
 from wgangp.config_checks import check_config
 from wgangp.errors import TrainingInterrupted, UserInputError
 from wgangp.loggers import continue_loggers
+from wgangp.memory import check_memory
 from wgangp.precision import configure_numerics
 from wgangp.resume import check_resume_compatible, resolve_ckpt_path
 from wgangp.run_lock import run_directory_lock
@@ -79,6 +80,8 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
         callbacks=callbacks,
         logger=loggers,
     )
+    check_memory(objective, datamodule.batch_size, trainer.strategy.root_device, datamodule.num_workers,
+                 str(trainer.precision))  # a batch that cannot fit is refused now, not after minutes of swapping
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     checkpointing = next((c for c in callbacks if isinstance(c, IterationCheckpoint)), None)

@@ -37,6 +37,35 @@ def download_timeout(seconds: float = 60.0) -> Iterator[None]:
         socket.setdefaulttimeout(old)
 
 
+def read_error(path: Path) -> OSError | None:
+    """The OSError that reading `path` (a file, or listing a folder) raises, e.g. permission denied; None
+    when it reads. Path.is_file() and is_dir() answer False for what they cannot stat, so call this first."""
+    try:
+        if path.is_dir():
+            os.listdir(path)
+        else:
+            with open(path, "rb"):
+                pass
+    except OSError as err:
+        return err
+    return None
+
+
+def unreadable(path: Path, err: OSError, how: str = "") -> DataError:
+    """The DataError for a file or folder that exists but cannot be read."""
+    return DataError(
+        f"{path} cannot be read ({err.strerror or type(err).__name__}): give the user running this read access "
+        f"(e.g. chmod -R u+rX {path}) or point the data config at a readable copy. {how}".rstrip()
+    )
+
+
+def check_readable(path: Path, how: str = "") -> None:
+    """Raise DataError when `path` exists (or its parent is unreadable) but cannot be read."""
+    err = read_error(path)
+    if err is not None and not isinstance(err, FileNotFoundError):
+        raise unreadable(path, err, how) from err
+
+
 def _unpickle(path: Path) -> object:
     with open(path, "rb") as f:
         return pickle.load(f, encoding="latin1")  # the releases are Python 2 pickles
@@ -47,6 +76,7 @@ def read_row_batch(path: Path, what: str, how: str) -> tuple[np.ndarray, np.ndar
 
     Rows are CHW: 1024 red values, then 1024 green, then 1024 blue, each plane row-major.
     """
+    check_readable(path, how)
     try:
         batch = _unpickle(path) if path.suffix != ".npz" else _read_npz(path)
     except Exception as err:  # truncated pickles raise EOFError, UnpicklingError, ValueError, ...

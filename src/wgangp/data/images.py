@@ -8,6 +8,7 @@ training device; LSUN and ImageNet 32x32 are decoded per index in DataLoader wor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,11 @@ from wgangp.data.formats import (
     ImageFiles,
     LMDBImages,
     RowImages,
+    check_readable,
     download_timeout,
     find_batch,
     read_row_batch,
+    unreadable,
 )
 from wgangp.data.stream import Source
 
@@ -131,6 +134,8 @@ class CIFAR10DataModule(GANDataModule):
         from torchvision.datasets.utils import download_and_extract_archive
 
         folder = self.root / self.FOLDER
+        for path in (self.root, folder):  # an unreadable folder is not a missing one (nor a reason to download)
+            check_readable(path, self._how())
         if not self.download or all((folder / n).is_file() for n in [*self.TRAIN, "test_batch"]):
             return
         try:
@@ -147,6 +152,8 @@ class CIFAR10DataModule(GANDataModule):
     def load(self, split: str) -> Source:
         folder = self.root / self.FOLDER
         names = self.TRAIN if split == "train" else ["test_batch"]
+        for path in (self.root, folder):  # an unreadable folder is not a missing one
+            check_readable(path, self._how())
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
             raise DataError(
@@ -235,8 +242,6 @@ class ImageFolderDataModule(GANDataModule):
     def __init__(self, root: str, image_size: int = 64, channels: int = 3, in_memory: bool = False,
                  val_fraction: float = 0.1, batch_size: int = 64, **kwargs) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
-        if channels not in (1, 3):
-            raise ValueError(f"channels={channels} must be 1 or 3")
         self.root, self.image_size, self.channels = Path(root), int(image_size), int(channels)
         self.in_memory, self.val_fraction = bool(in_memory), float(val_fraction)
 
@@ -245,8 +250,12 @@ class ImageFolderDataModule(GANDataModule):
         return (self.channels, self.image_size, self.image_size)
 
     def load(self, split: str) -> Source:
-        files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if (
-            self.root.is_dir()) else []
+        how = "Point data.root at a folder of images."
+        check_readable(self.root, how)
+        if self.root.is_file():
+            raise DataError(f"data.root={self.root} is a file, not a folder: expected a folder with image files "
+                            f"({', '.join(IMAGE_SUFFIXES)}) anywhere below it. {how}")
+        files = self._image_files(how) if self.root.is_dir() else []
         if not files:
             state = "is empty of images" if self.root.is_dir() else "does not exist"
             raise DataError(
@@ -260,6 +269,16 @@ class ImageFolderDataModule(GANDataModule):
                             f"val_fraction={self.val_fraction} of them; add images or raise data.val_fraction.")
         images = ImageFiles([files[i] for i in index.tolist()], self.image_size, self.channels)
         return materialise(images) if self.in_memory else DecodeSource(images)
+
+    def _image_files(self, how: str) -> list[Path]:
+        """Every image file below root, sorted; a subfolder that cannot be listed is a DataError (Path.rglob
+        skips it silently, and the run would train on part of the folder)."""
+        errors: list[OSError] = []
+        files = [Path(d) / f for d, _, names in os.walk(self.root, onerror=errors.append) for f in names
+                 if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        if errors:
+            raise unreadable(Path(errors[0].filename), errors[0], how) from errors[0]
+        return sorted(p for p in files if p.is_file())
 
 
 class DigitsDataModule(GANDataModule):

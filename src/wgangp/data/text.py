@@ -22,6 +22,7 @@ from torch import Tensor
 from wgangp.data.base import GANDataModule
 from wgangp.data.errors import DataError
 from wgangp.data.finite import TensorSource, split_indices
+from wgangp.data.formats import check_readable, unreadable
 from wgangp.data.stream import Source
 
 UNKNOWN = "\ufffd"  # id 0: characters outside the vocabulary
@@ -88,6 +89,8 @@ def read_lines(files: Iterable[Path], max_lines: int | None, how: str) -> list[s
         except UnicodeDecodeError as err:
             raise DataError(f"{path} is not UTF-8 text ({err}); expected a text file with one example per line. "
                             f"{how}") from err
+        except OSError as err:  # permission denied, a folder, a device error
+            raise unreadable(path, err, how) from err
 
     return list(itertools.islice(itertools.chain.from_iterable(map(lines_of, files)), max_lines))
 
@@ -113,6 +116,9 @@ class TextDataModule(GANDataModule):
     def _files(self) -> tuple[list[Path], str]:
         """The files to read and how to get usable ones (for error messages)."""
         how = "Point data.path at a UTF-8 text file with one example per line."
+        check_readable(self.path, how)
+        if self.path.is_dir():
+            raise DataError(f"data.path={self.path} is a folder, not a text file. {how}")
         if not self.path.is_file():
             raise DataError(f"the text file {self.path} does not exist. {how}")
         return [self.path], how
@@ -163,6 +169,8 @@ class BillionWordDataModule(TextDataModule):
         folder = self.path / self.FOLDER
         how = ("Get it from https://www.statmt.org/lm-benchmark/ (1-billion-word-language-modeling-benchmark-"
                "r13output.tar.gz), unpack it and set data.root to the unpacked folder.")
+        check_readable(self.path, how)
+        check_readable(folder, how)
         files = sorted(folder.glob("news.en-*")) if folder.is_dir() else []
         if not files:
             raise DataError(f"no 1B Word training files under {folder}: expected news.en-00001-of-00100 ... "

@@ -13,6 +13,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from wgangp.cli import exit_code, user_message
+from wgangp.config_checks import config_problems
 from wgangp.errors import NonFiniteError, TrainingInterrupted
 from wgangp.nets.random_arch import sample_architecture
 from wgangp.sweep.results import is_finished, make_result, read_result, write_result
@@ -41,7 +43,10 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
     """
     run_dir = Path(cfg.paths.output_dir)
     previous = read_result(run_dir)
-    if is_finished(previous, cfg.generator_iters):
+    # A value that does not parse (`-m generator_iters=abc,4`) fails this job alone, before anything reads it.
+    problems = config_problems(cfg)
+    target = None if any(p.startswith("generator_iters=") for p in problems) else cfg.generator_iters
+    if not problems and is_finished(previous, target):
         log.info("skipping %s: finished earlier (%s, score %s)", run_dir, previous["status"], previous["score"])
         return previous["score"]
     own_last = run_dir / "checkpoints" / "last.ckpt"
@@ -60,10 +65,14 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
     except TrainingInterrupted:
         raise
     except Exception as e:  # any failure of one run is recorded; the sweep goes on
-        log.exception("run failed: %s", run_dir)
-        print(f"error in {run_dir}: {e}", file=sys.stderr)
+        message = user_message(e)
+        if exit_code(e) is None:  # a bug: its traceback goes to the run's log
+            log.exception("run failed: %s", run_dir)
+        else:
+            log.error("run failed: %s: %s", run_dir, message)
+        print(f"error in {run_dir}: {message}", file=sys.stderr)
         # Divergence is the benchmark's outcome (Table 2 counts it as not succeeded); anything else is retried.
-        status, reason, retry = "failed", f"{type(e).__name__}: {e}", not isinstance(e, NonFiniteError)
+        status, reason, retry = "failed", f"{type(e).__name__}: {message}", not isinstance(e, NonFiniteError)
     else:
         score = metrics.get(score_name)
         if score is None:
@@ -81,7 +90,7 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
     result = make_result(
         status=status, reason=reason, retry=retry, score_name=score_name, metrics=metrics,
         objective=HydraConfig.get().runtime.choices.get("objective"), arch_seed=arch_seed, arch=arch,
-        generator_iters=record.get("generator_iter"), target_generator_iters=cfg.generator_iters,
+        generator_iters=record.get("generator_iter"), target_generator_iters=target,
         seconds=time.perf_counter() - t0, attempt=(previous or {}).get("attempt", 0) + 1,
         sweep=cfg.sweep.name, run_dir=str(run_dir),
     )
