@@ -48,6 +48,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from wgangp.build import build, compose_config
+from wgangp.cli import entry_point
 from wgangp.data.writers import labelled_images, write_cifar10
 from wgangp.flops import count_flops
 from wgangp.nets.units import with_torch_units
@@ -413,6 +414,7 @@ def loadavg() -> str:
         return "n/a"
 
 
+@entry_point
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))

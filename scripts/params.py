@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from wgangp.build import CONF_DIR
+from wgangp.cli import entry_point
 from wgangp.nets.random_arch import RandomArchCritic, RandomArchGenerator
 
 # model= option -> the image sizes it is counted at
@@ -52,6 +53,11 @@ def parameter_table() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+@entry_point
+def main() -> None:
     logging.getLogger("wgangp").setLevel(logging.ERROR)  # one "batch norm -> layer norm" warning per critic built
     print(parameter_table())
+
+
+if __name__ == "__main__":
+    main()

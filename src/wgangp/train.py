@@ -102,10 +102,10 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
-        instantiate(cfg.task)(cfg)
-        return None
     try:
+        if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
+            instantiate(cfg.task)(cfg)
+            return None
         if HydraConfig.get().mode.name == "MULTIRUN":
             return run_sweep_job(cfg, train)  # records a failed run and goes on; only an interruption comes through
         train(cfg)
