@@ -106,8 +106,12 @@ def real_batches(datamodule: L.LightningDataModule, device: torch.device) -> Ite
 
 def grads(module: nn.Module) -> Tensor:
     """All parameter gradients of `module`, flattened and concatenated (zeros where a gradient is None)."""
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().float().flatten()
-                      for p in module.parameters()])
+    return torch.cat(
+        [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).detach().float().flatten()
+            for p in module.parameters()
+        ]
+    )
 
 
 def _torch_units(objective: GANObjective) -> None:
@@ -148,8 +152,15 @@ class Reference:
         opt = cfg.objective.optimizer
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt.lr, betas=tuple(opt.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt.lr, betas=tuple(opt.betas))
-        self.loop = ReferenceLoop(self.G, self.D, self.opt_g, self.opt_d, n_critic=int(cfg.objective.n_critic),
-                                  gp_weight=float(cfg.objective.gp_weight), seed=objective.seed)
+        self.loop = ReferenceLoop(
+            self.G,
+            self.D,
+            self.opt_g,
+            self.opt_d,
+            n_critic=int(cfg.objective.n_critic),
+            gp_weight=float(cfg.objective.gp_weight),
+            seed=objective.seed,
+        )
 
     def step(self) -> dict[str, Tensor]:
         return self.loop.step(next(self.batches))
@@ -161,10 +172,22 @@ class Reference:
 class Bare:
     """The project's generator iteration (GANObjective.train_iteration) in a plain loop, no Trainer."""
 
-    def __init__(self, objective: GANObjective, batches: Iterator[Tensor], precision: str, onednn: bool,
-                 label: str = "bare", flops_as: str = "project") -> None:
+    def __init__(
+        self,
+        objective: GANObjective,
+        batches: Iterator[Tensor],
+        precision: str,
+        onednn: bool,
+        label: str = "bare",
+        flops_as: str = "project",
+    ) -> None:
         self.objective, self.batches, self.precision, self.onednn, self.label = (
-            objective, batches, precision, onednn, label)
+            objective,
+            batches,
+            precision,
+            onednn,
+            label,
+        )
         self.flops_as = flops_as  # "reference" where a lever undone makes it run the reference's operations
         self.opt_g, self.opt_d = objective.configure_optimizers()
 
@@ -214,8 +237,9 @@ class Lightning:
     label = "lightning"
     flops_as = "project"
 
-    def __init__(self, cfg: DictConfig, objective: GANObjective, datamodule: L.LightningDataModule,
-                 onednn: bool) -> None:
+    def __init__(
+        self, cfg: DictConfig, objective: GANObjective, datamodule: L.LightningDataModule, onednn: bool
+    ) -> None:
         self.cfg, self.objective, self.datamodule, self.onednn = cfg, objective, datamodule, onednn
         self.precision = str(cfg.trainer.precision)
 
@@ -225,7 +249,9 @@ class Lightning:
         callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
         loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
         trainer: L.Trainer = instantiate(
-            cfg.trainer, max_steps=iters, callbacks=[*callbacks, timer],
+            cfg.trainer,
+            max_steps=iters,
+            callbacks=[*callbacks, timer],
             logger=loggers,
         )
         with onednn_matmul(self.onednn):
@@ -245,9 +271,11 @@ def peak_kernels(device: torch.device, bf16: bool, onednn: bool) -> dict[str, tu
     mm_flops, conv_flops = 2 * n**3, 2 * b * c * c * 9 * h * h
     kernels = {"fp32 matmul 2048": (lambda: a @ a, mm_flops)}
     if onednn:
+
         def onednn_mm() -> Tensor:
             with onednn_matmul(True):
                 return a @ a
+
         kernels["fp32 matmul 2048 (oneDNN)"] = (onednn_mm, mm_flops)
     kernels["fp32 conv3x3 64x128x32x32"] = (lambda: nn.functional.conv2d(x, w, padding=1), conv_flops)
     if bf16:
@@ -289,8 +317,9 @@ def rel_err(a: Tensor | float, b: Tensor | float, floor: float = 1e-2) -> float:
     return float((a - b).norm() / max(float(b.norm()), floor))
 
 
-def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.device, onednn: bool,
-                bf16_ok: bool) -> tuple[list[dict], dict]:
+def bench_model(
+    name: str, args: argparse.Namespace, root: Path, device: torch.device, onednn: bool, bf16_ok: bool
+) -> tuple[list[dict], dict]:
     overrides = [*MODELS[name], f"objective.n_critic={args.n_critic}"]
     if "data=cifar10" in overrides:
         overrides.append(f"data.root={root / 'cifar10'}")
@@ -321,14 +350,23 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
         variants.append(Lightning(cfg_l, obj_l, dm_l, onednn))
         if precision == "32-true" and onednn and name == "toy":
             _, dm_off, obj_off = make(precision, "bare-fp32-nodnn")
-            variants.append(Bare(obj_off, real_batches(dm_off, device), precision, False,
-                                 label="bare, oneDNN fp32 matmul off"))
+            variants.append(
+                Bare(obj_off, real_batches(dm_off, device), precision, False, label="bare, oneDNN fp32 matmul off")
+            )
         if name == "toy" and args.ablations:
             for i, (lever, undo) in enumerate(LEVERS.items()):
                 _, dm_a, obj_a = make(precision, f"bare-{short}-ablation{i}")
                 undo(obj_a)
-                variants.append(Bare(obj_a, real_batches(dm_a, device), precision, onednn, label=f"bare, {lever}",
-                                     flops_as="reference" if undo is _torch_units else "project"))
+                variants.append(
+                    Bare(
+                        obj_a,
+                        real_batches(dm_a, device),
+                        precision,
+                        onednn,
+                        label=f"bare, {lever}",
+                        flops_as="reference" if undo is _torch_units else "project",
+                    )
+                )
 
     # FLOPs of one generator iteration of the reference and of the project (on throw-away copies, fp32)
     _, dm_f, obj_f = make("32-true", "flops-reference")
@@ -377,21 +415,31 @@ def bench_model(name: str, args: argparse.Namespace, root: Path, device: torch.d
             times[id(v)].append(v.run(iters))
         for kname, (kernel, flops) in kernels.items():
             peaks[kname] = max(peaks.get(kname, 0.0), flops / time_kernel(kernel, device))
-        log.info("%s round %d/%d: %s", name, r + 1, args.rounds,
-                 ", ".join(f"{v.label} {v.precision} {times[id(v)][-1]:.3f}s" for v in variants))
+        log.info(
+            "%s round %d/%d: %s",
+            name,
+            r + 1,
+            args.rounds,
+            ", ".join(f"{v.label} {v.precision} {times[id(v)][-1]:.3f}s" for v in variants),
+        )
 
     rows = []
     ref_s = statistics.median(times[id(reference)])
     for v in variants:
         s = statistics.median(times[id(v)])
         worst, ok, loss_err, grad_err = checks.get(id(v), (0.0, True, 0.0, 0.0))
-        rows.append({
-            "variant": v.label, "precision": v.precision, "seconds": s, "ratio": ref_s / s,
-            "spread": (min(times[id(v)]), max(times[id(v)])),
-            "check": "(reference)" if v is reference else f"{'ok' if ok else 'FAIL'} {worst:.0e}",
-            "flops_as": v.flops_as,
-            "ok": ok,
-        })
+        rows.append(
+            {
+                "variant": v.label,
+                "precision": v.precision,
+                "seconds": s,
+                "ratio": ref_s / s,
+                "spread": (min(times[id(v)]), max(times[id(v)])),
+                "check": "(reference)" if v is reference else f"{'ok' if ok else 'FAIL'} {worst:.0e}",
+                "flops_as": v.flops_as,
+                "ok": ok,
+            }
+        )
     info["peaks"] = peaks
     return rows, info
 
@@ -420,11 +468,19 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--precisions", nargs="+", choices=["32-true", "bf16-mixed"], default=["32-true", "bf16-mixed"])
     parser.add_argument("--rounds", type=int, default=2, help="round-robin rounds (median reported)")
-    parser.add_argument("--iters", type=parse_iters, default={},
-                        help=f"generator iterations per variant per round, e.g. toy=20 (default {DEFAULT_ITERS})")
+    parser.add_argument(
+        "--iters",
+        type=parse_iters,
+        default={},
+        help=f"generator iterations per variant per round, e.g. toy=20 (default {DEFAULT_ITERS})",
+    )
     parser.add_argument("--n-critic", type=int, default=5)
-    parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=True,
-                        help="toy only: the project with each of its levers undone alone (--no-ablations: skip)")
+    parser.add_argument(
+        "--ablations",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="toy only: the project with each of its levers undone alone (--no-ablations: skip)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -445,8 +501,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if any(m != "toy" for m in args.models):
-            write_cifar10(root / "cifar10", [labelled_images(200, 32, 32, 3, seed=i) for i in range(5)],
-                          labelled_images(100, 32, 32, 3, seed=9))
+            write_cifar10(
+                root / "cifar10",
+                [labelled_images(200, 32, 32, 3, seed=i) for i in range(5)],
+                labelled_images(100, 32, 32, 3, seed=9),
+            )
         for name in args.models:
             rows, info = bench_model(name, args, root, device, onednn, bf16_ok)
             all_rows.append(rows)
@@ -454,10 +513,14 @@ def main() -> None:
     elapsed = time.perf_counter() - start
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"\ntorch {torch.__version__}, lightning {L.__version__}, {dev}; load average {load_start} at start, "
-          f"{loadavg()} at end; {args.rounds} rounds, n_critic {args.n_critic}; {elapsed:.0f} s in all")
-    print(f"oneDNN fp32 matmul routing: {'on' if onednn else 'off'} for the project (relative error vs float64 "
-          f"{onednn_err:.1e}); bf16 fast here: {bf16_ok}\n")
+    print(
+        f"\ntorch {torch.__version__}, lightning {L.__version__}, {dev}; load average {load_start} at start, "
+        f"{loadavg()} at end; {args.rounds} rounds, n_critic {args.n_critic}; {elapsed:.0f} s in all"
+    )
+    print(
+        f"oneDNN fp32 matmul routing: {'on' if onednn else 'off'} for the project (relative error vs float64 "
+        f"{onednn_err:.1e}); bf16 fast here: {bf16_ok}\n"
+    )
     peaks: dict[str, float] = {}
     for info in infos:
         for k, v in info["peaks"].items():
@@ -466,8 +529,10 @@ def main() -> None:
     for k, v in peaks.items():
         print(f"| {k} | {v / 1e9:.0f} |")
     peak = {p: max([v for k, v in peaks.items() if k.startswith(p)] or [float("nan")]) for p in ("fp32", "bf16")}
-    print("\n| model (G / D params, batch) | GFLOP / iter | precision | variant | s / iter (min-max) | "
-          "ratio vs reference | GFLOP/s | % of peak | check |")
+    print(
+        "\n| model (G / D params, batch) | GFLOP / iter | precision | variant | s / iter (min-max) | "
+        "ratio vs reference | GFLOP/s | % of peak | check |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     failed = False
     for rows, info in zip(all_rows, infos, strict=True):
@@ -478,15 +543,19 @@ def main() -> None:
             rate = flops / row["seconds"]
             p = peak["bf16" if row["precision"] == "bf16-mixed" else "fp32"]
             lo, hi = row["spread"]
-            print(f"| {label} | {flops / 1e9:.1f} | {row['precision']} | {row['variant']} | "
-                  f"{row['seconds']:.3f} ({lo:.3f}-{hi:.3f}) | {row['ratio']:.2f} | {rate / 1e9:.0f} | "
-                  f"{100 * rate / p:.0f}% | {row['check']} |")
+            print(
+                f"| {label} | {flops / 1e9:.1f} | {row['precision']} | {row['variant']} | "
+                f"{row['seconds']:.3f} ({lo:.3f}-{hi:.3f}) | {row['ratio']:.2f} | {rate / 1e9:.0f} | "
+                f"{100 * rate / p:.0f}% | {row['check']} |"
+            )
             failed = failed or not row["ok"]
-    print("\nGFLOP / iter: counted on the reference's and on the project's step (the project skips the zero pass "
-          "the penalty's double backward makes through torch.nn's ReLU, LeakyReLU and AvgPool2d). "
-          "% of peak: of the best fp32 kernel for fp32 rows, of the best bf16 kernel for bf16 rows. check: worst "
-          f"relative error of the losses and parameter gradients after one iteration vs the reference "
-          f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['bf16-mixed']:.0e} bf16).")
+    print(
+        "\nGFLOP / iter: counted on the reference's and on the project's step (the project skips the zero pass "
+        "the penalty's double backward makes through torch.nn's ReLU, LeakyReLU and AvgPool2d). "
+        "% of peak: of the best fp32 kernel for fp32 rows, of the best bf16 kernel for bf16 rows. check: worst "
+        f"relative error of the losses and parameter gradients after one iteration vs the reference "
+        f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['bf16-mixed']:.0e} bf16)."
+    )
     if failed:
         raise SystemExit("a variant's losses or gradients disagree with the reference beyond tolerance")
 

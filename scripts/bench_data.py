@@ -52,10 +52,14 @@ def write_all(root: Path) -> dict:
     train, test = (mnist[0][..., 0], mnist[1]), (mnist[0][:200, ..., 0], mnist[1][:200])
     write_mnist(root / "mnist/MNIST/raw", train, test)
     write_mnist(root / "fmnist/FashionMNIST/raw", train, test)
-    write_cifar10(root / "cifar", [labelled_images(400, 32, 32, 3, seed=i) for i in range(5)],
-                  labelled_images(200, 32, 32, 3))
-    write_imagenet32(root / "imagenet32", [labelled_images(200, 32, 32, 3, seed=i) for i in range(10)],
-                     labelled_images(200, 32, 32, 3))
+    write_cifar10(
+        root / "cifar", [labelled_images(400, 32, 32, 3, seed=i) for i in range(5)], labelled_images(200, 32, 32, 3)
+    )
+    write_imagenet32(
+        root / "imagenet32",
+        [labelled_images(200, 32, 32, 3, seed=i) for i in range(10)],
+        labelled_images(200, 32, 32, 3),
+    )
     # Smooth images (noise compresses unrealistically badly): gradients plus a little noise.
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 255, 341)[None, :, None] * np.linspace(0.2, 1, 256)[:, None, None]
@@ -67,8 +71,9 @@ def write_all(root: Path) -> dict:
     return {
         "digits": lambda **kw: DigitsDataModule(**kw),
         "mnist": lambda **kw: MNISTDataModule(str(root / "mnist"), download=False, **kw),
-        "fashion_mnist": lambda **kw: MNISTDataModule(str(root / "fmnist"), download=False,
-                                                      dataset_class="torchvision.datasets.FashionMNIST", **kw),
+        "fashion_mnist": lambda **kw: MNISTDataModule(
+            str(root / "fmnist"), download=False, dataset_class="torchvision.datasets.FashionMNIST", **kw
+        ),
         "cifar10": lambda **kw: CIFAR10DataModule(str(root / "cifar"), download=False, **kw),
         "text": lambda **kw: TextDataModule(str(root / "text.txt"), **kw),
         "imagenet32": lambda **kw: ImageNet32DataModule(str(root / "imagenet32"), **kw),
@@ -108,8 +113,9 @@ def main() -> None:
         for name, make in write_all(Path(tmp)).items():
             streamed = "lsun" in name or "imagenet" in name or "folder" in name
             memory = make(in_memory=True, **kw) if streamed else make(**kw)
-            cells = [rate(iter(memory.train_dataloader()), lambda b, m=memory: m.on_after_batch_transfer(b, 0),
-                          args.steps)]
+            cells = [
+                rate(iter(memory.train_dataloader()), lambda b, m=memory: m.on_after_batch_transfer(b, 0), args.steps)
+            ]
             source = make(in_memory=False, **kw).source if streamed else memory.source
             assert isinstance(source, DecodeSource if streamed else TensorSource)
             for workers in (0, 2):

@@ -28,16 +28,21 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=1000, help="digits kept for the held-out split")
     args = parser.parse_args()
     if not args.csv.is_file():
-        raise UserInputError(f"{args.csv} is not a file: give the path of mnist_5k.csv.gz (see the commands at the "
-                             "top of scripts/offline_mnist.py).")
+        raise UserInputError(
+            f"{args.csv} is not a file: give the path of mnist_5k.csv.gz (see the commands at the "
+            "top of scripts/offline_mnist.py)."
+        )
     try:
         rows = np.loadtxt(args.csv, delimiter=",", dtype=np.int64, ndmin=2)  # (5000, 785)
     except (OSError, ValueError, EOFError) as err:
-        raise UserInputError(f"{args.csv} is not a readable csv of 784 pixel values and a label per row "
-                             f"({type(err).__name__}: {err}).") from err
+        raise UserInputError(
+            f"{args.csv} is not a readable csv of 784 pixel values and a label per row ({type(err).__name__}: {err})."
+        ) from err
     if rows.shape[1] != 785 or not 1 <= args.held_out < len(rows):
-        raise UserInputError(f"{args.csv} holds {len(rows)} rows of {rows.shape[1]} values: expected 785 per row "
-                             f"and more than --held-out={args.held_out} rows (--held-out must be at least 1).")
+        raise UserInputError(
+            f"{args.csv} holds {len(rows)} rows of {rows.shape[1]} values: expected 785 per row "
+            f"and more than --held-out={args.held_out} rows (--held-out must be at least 1)."
+        )
     rows = rows[np.random.default_rng(0).permutation(len(rows))]  # the file is sorted by label
     images, labels = rows[:, :784].reshape(-1, 28, 28).astype(np.uint8), rows[:, 784]
     k = len(rows) - args.held_out

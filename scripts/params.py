@@ -23,8 +23,15 @@ from wgangp.nets.random_arch import RandomArchCritic, RandomArchGenerator
 
 # model= option -> the image sizes it is counted at
 PARAM_SIZES = {
-    "dcgan": (32, 64), "random_arch": (32,), "resnet": (32,), "lsun_no_bn_const_filters": (64,),
-    "lsun_mlp_g": (64,), "lsun_no_norm": (64,), "lsun_gated": (64,), "lsun_tanh": (64,), "resnet101": (64,),
+    "dcgan": (32, 64),
+    "random_arch": (32,),
+    "resnet": (32,),
+    "lsun_no_bn_const_filters": (64,),
+    "lsun_mlp_g": (64,),
+    "lsun_no_norm": (64,),
+    "lsun_gated": (64,),
+    "lsun_tanh": (64,),
+    "resnet101": (64,),
 }
 
 
@@ -48,8 +55,10 @@ def parameter_table() -> str:
     with torch.device("meta"):
         g_counts = [count(RandomArchGenerator((3, 32, 32), k)) for k in range(200)]
         d_counts = [count(RandomArchCritic((3, 32, 32), k, uses_penalty=True)) for k in range(200)]
-    lines.append(f"| random_arch, arch_seed 0..199 | 32x32 | {min(g_counts):,} to {max(g_counts):,} "
-                 f"| {min(d_counts):,} to {max(d_counts):,} |")
+    lines.append(
+        f"| random_arch, arch_seed 0..199 | 32x32 | {min(g_counts):,} to {max(g_counts):,} "
+        f"| {min(d_counts):,} to {max(d_counts):,} |"
+    )
     return "\n".join(lines)
 
 

@@ -39,8 +39,10 @@ def objective_config(name: str):
 def build(objective_cfg, arch_seed: int, shape: tuple[int, ...], filter_scale: float = 1.0):
     uses_penalty = get_class(objective_cfg._target_).uses_gradient_penalty
     return instantiate(
-        objective_cfg, generator=RandomArchGenerator(shape, arch_seed, filter_scale=filter_scale),
-        critic=RandomArchCritic(shape, arch_seed, filter_scale=filter_scale, uses_penalty=uses_penalty), seed=0,
+        objective_cfg,
+        generator=RandomArchGenerator(shape, arch_seed, filter_scale=filter_scale),
+        critic=RandomArchCritic(shape, arch_seed, filter_scale=filter_scale, uses_penalty=uses_penalty),
+        seed=0,
     )
 
 
@@ -97,12 +99,18 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=2, help="timed iterations after one warm-up")
     parser.add_argument("--gpu-tflops", type=float, default=20.0, help="assumed achieved GPU TFLOP/s")
     args = parser.parse_args()
-    bad = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-           if k in ("archs", "sample", "batch", "generator_iters", "iters", "filter_scale", "gpu_tflops")
-           and v is not None and not v > 0]
+    bad = [
+        f"--{k.replace('_', '-')}={v}"
+        for k, v in vars(args).items()
+        if k in ("archs", "sample", "batch", "generator_iters", "iters", "filter_scale", "gpu_tflops")
+        and v is not None
+        and not v > 0
+    ]
     if bad or args.channels not in (1, 3):
-        raise UserInputError(f"{', '.join(bad) or f'--channels={args.channels}'} invalid: counts, --filter-scale and "
-                             "--gpu-tflops must be positive and --channels 1 or 3.")
+        raise UserInputError(
+            f"{', '.join(bad) or f'--channels={args.channels}'} invalid: counts, --filter-scale and "
+            "--gpu-tflops must be positive and --channels 1 or 3."
+        )
     logging.getLogger("wgangp").setLevel(logging.ERROR)  # the batch -> layer norm notice, once per critic
     shape = (args.channels, 32, 32)
     totals = {}
@@ -118,8 +126,10 @@ def main() -> None:
             torch.manual_seed(0)
             s = seconds_per_iteration(build(cfg, k, shape, args.filter_scale), shape, args.batch, args.iters)
             print(f"| {name} | {k} | {flops[k] / 1e9:.1f} | {s:.2f} ({flops[k] / s / 1e9:.0f} GFLOP/s) |")
-        print(f"| {name} | {len(flops)} counted: min / median / max | {min(flops) / 1e9:.1f} / "
-              f"{sorted(flops)[len(flops) // 2] / 1e9:.1f} / {max(flops) / 1e9:.1f} | |")
+        print(
+            f"| {name} | {len(flops)} counted: min / median / max | {min(flops) / 1e9:.1f} / "
+            f"{sorted(flops)[len(flops) // 2] / 1e9:.1f} / {max(flops) / 1e9:.1f} | |"
+        )
     if args.csv:
         with writing(args.csv, "csv file"), open(args.csv, "w") as f:
             f.write("objective,arch_seed,gflop_per_iter\n")
@@ -134,13 +144,17 @@ def main() -> None:
     sem = (sum((v - mean) ** 2 for v in per_arch) / max(n - 1, 1) / n) ** 0.5
     scale = args.archs * args.generator_iters
     total = mean * scale
-    print(f"\ntotal: {total / 1e18:.2f} +- {sem * scale / 1e18:.2f} EFLOP for {args.archs} archs x "
-          f"{len(args.objectives)} objectives x {args.generator_iters} generator iterations ({n} archs counted)")
+    print(
+        f"\ntotal: {total / 1e18:.2f} +- {sem * scale / 1e18:.2f} EFLOP for {args.archs} archs x "
+        f"{len(args.objectives)} objectives x {args.generator_iters} generator iterations ({n} archs counted)"
+    )
     for name, flops in totals.items():
         print(f"  {name}: {sum(flops) / n * scale / 1e18:.2f} EFLOP")
-    print(f"estimate at an assumed {args.gpu_tflops:g} TFLOP/s achieved: "
-          f"{total / (args.gpu_tflops * 1e12) / 3600:,.0f} +- {sem * scale / (args.gpu_tflops * 1e12) / 3600:,.0f} "
-          "GPU-hours")
+    print(
+        f"estimate at an assumed {args.gpu_tflops:g} TFLOP/s achieved: "
+        f"{total / (args.gpu_tflops * 1e12) / 3600:,.0f} +- {sem * scale / (args.gpu_tflops * 1e12) / 3600:,.0f} "
+        "GPU-hours"
+    )
 
 
 if __name__ == "__main__":

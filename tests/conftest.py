@@ -47,7 +47,11 @@ def run_cli(script: str, *args: str, timeout: float = 300, env: dict | None = No
     """Run `python src/<script> args...` from the repository root, as a user would."""
     return subprocess.run(
         [sys.executable, str(REPO / "src" / script), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -27,8 +27,16 @@ def score(out_dir: Path) -> dict[str, float]:
     features are gathered in, so two processes must find what one finds."""
     torch.manual_seed(0)
     generator = TinyGenerator((3, 8, 8))
-    evaluator = ImageQuality(TinyExtractor, str(out_dir / "stats"), num_samples=30, num_real=30, splits=1,
-                             kid_subsets=2, kid_subset_size=30, batch_size=10)
+    evaluator = ImageQuality(
+        TinyExtractor,
+        str(out_dir / "stats"),
+        num_samples=30,
+        num_real=30,
+        splits=1,
+        kid_subsets=2,
+        kid_subset_size=30,
+        batch_size=10,
+    )
     evaluator.setup(TinyImageData(batch_size=8), SimpleNamespace(seed=0, run_config={}))
     with torch.no_grad():
         return evaluator.evaluate(generator.eval(), None)

@@ -27,11 +27,22 @@ LINES = [
 
 def _lm_config(tmp_path, *overrides):
     """experiment=text_lm on a tiny text file with tiny nets (conftest's TINY sizes are for MLPs)."""
-    return compose_config(tmp_path / "run", [
-        "experiment=text_lm", "debug=fast", "callbacks.progress.refresh_rate=0", f"data.path={_text_file(tmp_path)}",
-        "model.generator.dim=8", "model.critic.dim=8", "model.generator.blocks=1", "model.critic.blocks=1",
-        "objective.n_critic=2", "generator_iters=4", *overrides,
-    ])
+    return compose_config(
+        tmp_path / "run",
+        [
+            "experiment=text_lm",
+            "debug=fast",
+            "callbacks.progress.refresh_rate=0",
+            f"data.path={_text_file(tmp_path)}",
+            "model.generator.dim=8",
+            "model.critic.dim=8",
+            "model.generator.blocks=1",
+            "model.critic.blocks=1",
+            "objective.n_critic=2",
+            "generator_iters=4",
+            *overrides,
+        ],
+    )
 
 
 def _text_file(tmp_path, n_lines=60):

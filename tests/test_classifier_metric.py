@@ -80,25 +80,47 @@ def test_a_classifier_that_cannot_classify_is_rejected(tmp_path):
 
 
 # the plumbing test's classifier: trained in a second, its accuracy is not the point here
-CHEAP_CLASSIFIER = ["metrics=classifier", "metrics.extractor.epochs=1", "metrics.extractor.max_images=256",
-                    "metrics.extractor.min_val_accuracy=0"]
+CHEAP_CLASSIFIER = [
+    "metrics=classifier",
+    "metrics.extractor.epochs=1",
+    "metrics.extractor.max_images=256",
+    "metrics.extractor.min_val_accuracy=0",
+]
 
 
 def test_training_and_eval_score_digits_with_the_classifier(tmp_path):
     cache = tmp_path / "classifiers"
-    cfg = compose_config(tmp_path / "run", [
-        "debug=fast", "callbacks.progress.refresh_rate=0", "data=digits", "model=dcgan",
-        "model.generator.base_filters=8", "model.critic.base_filters=8", *CHEAP_CLASSIFIER,
-        f"metrics.extractor.cache_dir={cache}", f"metrics.stats_dir={tmp_path / 'stats'}",
-    ])
+    cfg = compose_config(
+        tmp_path / "run",
+        [
+            "debug=fast",
+            "callbacks.progress.refresh_rate=0",
+            "data=digits",
+            "model=dcgan",
+            "model.generator.base_filters=8",
+            "model.critic.base_filters=8",
+            *CHEAP_CLASSIFIER,
+            f"metrics.extractor.cache_dir={cache}",
+            f"metrics.stats_dir={tmp_path / 'stats'}",
+        ],
+    )
     train(cfg)
     with open(tmp_path / "run/metrics.csv", newline="") as f:
         scores = [float(r["val/inception_score"]) for r in csv.DictReader(f) if r.get("val/inception_score")]
     assert len(scores) >= 2 and all(1.0 <= s <= 10.0 for s in scores)  # debug=fast scores every 2 iterations
     ckpt = tmp_path / "run/checkpoints/last.ckpt"
-    out = run_cli("eval.py", f"ckpt_path={ckpt}", "num_samples=40", "num_real=60",
-                  "batch_size=20", "kid_subsets=3", "kid_subset_size=20", *CHEAP_CLASSIFIER,
-                  f"metrics.extractor.cache_dir={cache}", f"metrics.stats_dir={tmp_path / 'stats'}")
+    out = run_cli(
+        "eval.py",
+        f"ckpt_path={ckpt}",
+        "num_samples=40",
+        "num_real=60",
+        "batch_size=20",
+        "kid_subsets=3",
+        "kid_subset_size=20",
+        *CHEAP_CLASSIFIER,
+        f"metrics.extractor.cache_dir={cache}",
+        f"metrics.stats_dir={tmp_path / 'stats'}",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(ckpt.with_suffix(".eval.json").read_text())
     assert result["extractor"].startswith("classifier-") and 1.0 <= result["inception_score"] <= 10.0

@@ -53,13 +53,23 @@ def test_mnist_overfit_experiment_runs_and_draws_fig_5b(tmp_path):
     train_set, test_set = labelled_images(60, 28, 28, 1, seed=1), labelled_images(30, 28, 28, 1, seed=2)
     raw = tmp_path / "data/mnist/MNIST/raw"
     write_mnist(raw, (train_set[0][..., 0], train_set[1]), (test_set[0][..., 0], test_set[1]))
-    cfg = compose_config(tmp_path / "run", [
-        "experiment=mnist_overfit", "debug=fast", "callbacks.progress.refresh_rate=0",
-        f"paths.data_dir={tmp_path}/data",
-        "data.subset=20", "data.download=false", "model.generator.base_filters=8", "model.critic.base_filters=8",
-        "evaluators.critic_validation.every_n_iters=2", "evaluators.critic_validation.num_samples=16",
-        "evaluators.quality=null", "generator_iters=4",
-    ])
+    cfg = compose_config(
+        tmp_path / "run",
+        [
+            "experiment=mnist_overfit",
+            "debug=fast",
+            "callbacks.progress.refresh_rate=0",
+            f"paths.data_dir={tmp_path}/data",
+            "data.subset=20",
+            "data.download=false",
+            "model.generator.base_filters=8",
+            "model.critic.base_filters=8",
+            "evaluators.critic_validation.every_n_iters=2",
+            "evaluators.critic_validation.num_samples=16",
+            "evaluators.quality=null",
+            "generator_iters=4",
+        ],
+    )
     assert cfg.data.subset == 20 and cfg.model.critic.norm == "none" and cfg.data.batch_size == 16  # debug=fast's
     train(cfg)
     with open(tmp_path / "run/metrics.csv", newline="") as f:

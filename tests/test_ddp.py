@@ -21,9 +21,17 @@ HERE = Path(__file__).resolve().parent
 # in the gradient, so the two runs' different summation orders stay rounding-sized. Adam's first steps are
 # sign-like: a gradient that is 0 in exact arithmetic (the bias of a unit active on every row, where
 # E[D(fake)] - E[D(real)] cancels) is rounding noise of either sign, and Adam turns it into a step of lr.
-COMMON = ["experiment=toy", "model.generator.width=16", "model.critic.width=16", "generator_iters=3",
-          "trainer.precision=32-true", "objective.optimizer._target_=torch.optim.SGD", "objective.optimizer.lr=0.1",
-          "~objective.optimizer.betas", "~objective.optimizer.fused"]
+COMMON = [
+    "experiment=toy",
+    "model.generator.width=16",
+    "model.critic.width=16",
+    "generator_iters=3",
+    "trainer.precision=32-true",
+    "objective.optimizer._target_=torch.optim.SGD",
+    "objective.optimizer.lr=0.1",
+    "~objective.optimizer.betas",
+    "~objective.optimizer.fused",
+]
 
 
 def _free_port() -> int:
@@ -34,14 +42,21 @@ def _free_port() -> int:
 
 def test_two_processes_match_each_other_and_one_process_with_the_global_batch(tiny_config, tmp_path):
     env = {
-        **os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "NODE_RANK": "0",
-        "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "NODE_RANK": "0",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
     }
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
             [sys.executable, str(HERE / "ddp_worker.py"), str(tmp_path), *COMMON, "data.batch_size=8"],
-            env={**env, "LOCAL_RANK": str(rank)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**env, "LOCAL_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for rank in (0, 1)
     ]

@@ -55,19 +55,29 @@ def _clear_calls():
 
 
 def test_schedule_lands_at_exact_iterations_whatever_log_every_n_steps(tiny_config, tmp_path):
-    cfg = probe_config(tiny_config, "generator_iters=7", "trainer.log_every_n_steps=3", every_n_iters=3,
-                       at_start=True)
+    cfg = probe_config(tiny_config, "generator_iters=7", "trainer.log_every_n_steps=3", every_n_iters=3, at_start=True)
     metrics = train(cfg)
     # at the start, every 3 generator iterations, and once at the end (7); write after each, finish once
-    assert CALLS == [("setup", -1), ("evaluate", 0), ("write", 0), ("evaluate", 3), ("write", 3),
-                     ("evaluate", 6), ("write", 6), ("evaluate", 7), ("write", 7), ("finish", 7)]
+    assert CALLS == [
+        ("setup", -1),
+        ("evaluate", 0),
+        ("write", 0),
+        ("evaluate", 3),
+        ("write", 3),
+        ("evaluate", 6),
+        ("write", 6),
+        ("evaluate", 7),
+        ("write", 7),
+        ("finish", 7),
+    ]
     rows = read_metrics(tmp_path / "run")
     assert [int(r["step"]) for r in rows if r["val/probe"]] == [0, 3, 6, 7]
     assert [int(r["step"]) for r in rows if r["val/w1"]] == [2, 4, 6, 7]  # debug=fast's w1: every 2, and the end
     assert [int(r["step"]) for r in rows if r["train/critic_loss"]] == [3, 6]  # the objective's, every 3
     # every value is in callback_metrics, which train() returns and the sweeps score
-    assert {"val/probe", "val/probe_seconds", "val/w1", "val/w1_seconds", "val/w_estimate",
-            "val/wall_seconds"} <= set(metrics)
+    assert {"val/probe", "val/probe_seconds", "val/w1", "val/w1_seconds", "val/w_estimate", "val/wall_seconds"} <= set(
+        metrics
+    )
     last = [r for r in rows if r["val/probe"]][-1]
     assert metrics["val/probe"] == pytest.approx(float(last["val/probe"]))
 
@@ -90,8 +100,9 @@ class AllRanks(Probe):
 
 
 def test_only_all_ranks_evaluators_run_off_rank_0():
-    callback = PeriodicEvaluation({"rank0": Probe(), "everywhere": AllRanks(), "unselected": {"every_n_iters": 2},
-                                   "off": None})
+    callback = PeriodicEvaluation(
+        {"rank0": Probe(), "everywhere": AllRanks(), "unselected": {"every_n_iters": 2}, "off": None}
+    )
     assert set(callback.evaluators) == {"rank0", "everywhere"}  # settings without an evaluator are dropped
     objective = SimpleNamespace(latent_dim=2)
     callback.setup(SimpleNamespace(is_global_zero=False, datamodule=None), objective, "fit")
@@ -135,14 +146,19 @@ def test_quality_scores_under_ddp_equal_one_process(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    run = lambda rank, world: subprocess.Popen([sys.executable, str(worker), str(rank), str(world), port,
-                                                str(tmp_path)], env=env, stderr=subprocess.PIPE, text=True)
+    run = lambda rank, world: subprocess.Popen(
+        [sys.executable, str(worker), str(rank), str(world), port, str(tmp_path)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     procs = [run(0, 2), run(1, 2), run(0, 1)]
     for p in procs:
         _, err = p.communicate(timeout=240)
         assert p.returncode == 0, err[-3000:]
-    rank0, rank1, single = (json.loads((tmp_path / f"world{w}-rank{r}.json").read_text())
-                            for w, r in [(2, 0), (2, 1), (1, 0)])
+    rank0, rank1, single = (
+        json.loads((tmp_path / f"world{w}-rank{r}.json").read_text()) for w, r in [(2, 0), (2, 1), (1, 0)]
+    )
     assert rank0 == rank1  # every rank gets the gathered result
     assert set(single) == {"val/inception_score", "val/inception_score_std", "val/fid", "val/kid", "val/kid_std"}
     for name, value in single.items():

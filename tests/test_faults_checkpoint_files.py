@@ -78,8 +78,12 @@ def test_load_checkpoint_and_wgangp_sample_refuse_it(kind, good_checkpoint, tmp_
 
 
 # each case is a subprocess (~5 s idle); the truncated and crafted ones run by default, all under -m slow
-SUBPROCESS_KINDS = [pytest.param("empty", marks=pytest.mark.slow), "truncated",
-                    pytest.param("random", marks=pytest.mark.slow), "crafted"]
+SUBPROCESS_KINDS = [
+    pytest.param("empty", marks=pytest.mark.slow),
+    "truncated",
+    pytest.param("random", marks=pytest.mark.slow),
+    "crafted",
+]
 
 
 @pytest.mark.parametrize("kind", SUBPROCESS_KINDS)

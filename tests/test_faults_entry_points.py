@@ -58,8 +58,9 @@ def test_eval_without_or_with_a_missing_checkpoint(tmp_path):
 
 
 def _script(name, *args):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / name), *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_scripts_share_the_boundary(tmp_path):
@@ -72,8 +73,9 @@ def test_scripts_share_the_boundary(tmp_path):
     assert_one_paragraph(_script("bench_data.py", "--steps", "0"), 2, "--steps=0")
     src = tmp_path / "in.txt"
     src.write_text("some prose\n")
-    assert_one_paragraph(_script("prepare_text.py", str(src), "/dev/full/out.txt"), 4, "could not write the text "
-                         "file /dev/full/out.txt")
+    assert_one_paragraph(
+        _script("prepare_text.py", str(src), "/dev/full/out.txt"), 4, "could not write the text file /dev/full/out.txt"
+    )
 
 
 def test_an_image_model_on_points_names_the_data_option(tmp_path):

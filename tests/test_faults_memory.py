@@ -15,11 +15,17 @@ from wgangp.memory import check_memory, estimate_iteration_memory, free_memory
 
 def test_a_ten_million_toy_batch_is_refused_within_seconds(tmp_path):
     t0 = time.perf_counter()
-    out = run_cli("train.py", "data.batch_size=10000000", "debug=fast", f"hydra.run.dir={tmp_path}",
-                  env={"OMP_NUM_THREADS": "1"})
+    out = run_cli(
+        "train.py", "data.batch_size=10000000", "debug=fast", f"hydra.run.dir={tmp_path}", env={"OMP_NUM_THREADS": "1"}
+    )
     seconds = time.perf_counter() - t0
-    message = assert_one_paragraph(out, 2, "a generator iteration at data.batch_size=10000000 needs about",
-                                   "is free on cpu (MemAvailable", "Lower data.batch_size to at most")
+    message = assert_one_paragraph(
+        out,
+        2,
+        "a generator iteration at data.batch_size=10000000 needs about",
+        "is free on cpu (MemAvailable",
+        "Lower data.batch_size to at most",
+    )
     assert seconds < 60, seconds  # the import and composition dominate; before, it ran 3.5 min to an OOM kill
     assert not (tmp_path / "checkpoints").exists()
     suggested = int(message.split("at most ")[1].split(",")[0])
@@ -60,9 +66,14 @@ print(json.dumps({"rise": rise, "estimate": estimate.per_sample * batch}))
 
 @pytest.mark.slow
 def test_the_estimate_matches_a_measured_peak(tmp_path):
-    out = subprocess.run([sys.executable, "-c", PEAK, "100000", str(tmp_path)], cwd=REPO, capture_output=True,
-                         text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"),
-                                                      "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, "100000", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     numbers = json.loads(out.stdout.strip().splitlines()[-1])
     assert 0.5 < numbers["estimate"] / numbers["rise"] < 2.0, numbers
@@ -70,8 +81,11 @@ def test_the_estimate_matches_a_measured_peak(tmp_path):
 
 def test_a_cuda_out_of_memory_error_is_one_paragraph(tmp_path):
     # No GPU here: the error torch raises on one, thrown inside the boundary every entry point uses.
-    code = ("import torch\nfrom wgangp.cli import error_boundary\nwith error_boundary():\n"
-            "    raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB.\\nmore detail')")
+    code = (
+        "import torch\nfrom wgangp.cli import error_boundary\nwith error_boundary():\n"
+        "    raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB.\\nmore detail')"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert_one_paragraph(out, 2, "the GPU ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB.)",
-                         "lower data.batch_size")
+    assert_one_paragraph(
+        out, 2, "the GPU ran out of memory (CUDA out of memory. Tried to allocate 20.00 GiB.)", "lower data.batch_size"
+    )

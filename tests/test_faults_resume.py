@@ -30,22 +30,33 @@ def toy_checkpoint(tmp_path_factory):
 
 
 def test_8gaussians_checkpoint_under_25gaussians_is_refused_naming_the_difference(toy_checkpoint, tmp_path):
-    out = run_cli("train.py", *TINY, "data=25gaussians", "model.critic.width=64", f"ckpt_path={toy_checkpoint}",
-                  f"hydra.run.dir={tmp_path / 'b'}")
+    out = run_cli(
+        "train.py",
+        *TINY,
+        "data=25gaussians",
+        "model.critic.width=64",
+        f"ckpt_path={toy_checkpoint}",
+        f"hydra.run.dir={tmp_path / 'b'}",
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert ("data.distribution._target_: 'wgangp.data.toy.EightGaussians' (checkpoint) vs "
-            "'wgangp.data.toy.TwentyFiveGaussians' (this run)") in out.stderr
+    assert (
+        "data.distribution._target_: 'wgangp.data.toy.EightGaussians' (checkpoint) vs "
+        "'wgangp.data.toy.TwentyFiveGaussians' (this run)"
+    ) in out.stderr
     assert "model.critic.width: 32 (checkpoint) vs 64 (this run)" in out.stderr  # each difference listed
     assert not (tmp_path / "b/checkpoints").exists()
 
 
 def test_every_defining_field_is_compared(tiny_config, toy_checkpoint, tmp_path):
-    for override, named in [("seed=3", "seed: 0 (checkpoint) vs 3"), ("objective.gp_weight=1", "objective.gp_weight"),
-                            ("objective.n_critic=2", "objective.n_critic: 5 (checkpoint) vs 2"),
-                            ("model.generator.latent_dim=4", "model.generator.latent_dim"),
-                            ("data.batch_size=8", "data.batch_size: 16 (checkpoint) vs 8"),
-                            ("objective=wgan_gp_one_sided", "objective.one_sided: False (checkpoint) vs True"),
-                            ("objective.optimizer._target_=torch.optim.AdamW", "objective.optimizer._target_")]:
+    for override, named in [
+        ("seed=3", "seed: 0 (checkpoint) vs 3"),
+        ("objective.gp_weight=1", "objective.gp_weight"),
+        ("objective.n_critic=2", "objective.n_critic: 5 (checkpoint) vs 2"),
+        ("model.generator.latent_dim=4", "model.generator.latent_dim"),
+        ("data.batch_size=8", "data.batch_size: 16 (checkpoint) vs 8"),
+        ("objective=wgan_gp_one_sided", "objective.one_sided: False (checkpoint) vs True"),
+        ("objective.optimizer._target_=torch.optim.AdamW", "objective.optimizer._target_"),
+    ]:
         with pytest.raises(UserInputError, match="different setup") as info:
             train(tiny_config(override, f"ckpt_path={toy_checkpoint}", run_dir=tmp_path / "r"))
         assert named in str(info.value), override
@@ -58,17 +69,34 @@ def test_mnist_checkpoint_under_fashion_mnist_is_refused(tiny_config, tmp_path):
     common = ["model=mlp", "generator_iters=1", "data.download=false", f"data.root={tmp_path / 'data'}"]
     train(tiny_config("data=mnist", *common, run_dir=tmp_path / "mnist"))
     with pytest.raises(UserInputError) as info:
-        train(tiny_config("data=fashion_mnist", *common, "generator_iters=2",
-                          f"ckpt_path={tmp_path / 'mnist/checkpoints/last.ckpt'}", run_dir=tmp_path / "fashion"))
-    assert ("data.dataset_class: 'torchvision.datasets.MNIST' (checkpoint) vs 'torchvision.datasets.FashionMNIST' "
-            "(this run)") in str(info.value)
+        train(
+            tiny_config(
+                "data=fashion_mnist",
+                *common,
+                "generator_iters=2",
+                f"ckpt_path={tmp_path / 'mnist/checkpoints/last.ckpt'}",
+                run_dir=tmp_path / "fashion",
+            )
+        )
+    assert (
+        "data.dataset_class: 'torchvision.datasets.MNIST' (checkpoint) vs 'torchvision.datasets.FashionMNIST' "
+        "(this run)"
+    ) in str(info.value)
     assert not (tmp_path / "fashion/checkpoints").exists()
 
 
 def test_longer_run_and_new_intervals_are_accepted_and_logged(tiny_config, toy_checkpoint, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="wgangp"):
-        train(tiny_config("generator_iters=3", "trainer.log_every_n_steps=2", "callbacks.checkpoint.every_n_iters=3",
-                          "data.num_workers=0", f"ckpt_path={toy_checkpoint}", run_dir=tmp_path / "longer"))
+        train(
+            tiny_config(
+                "generator_iters=3",
+                "trainer.log_every_n_steps=2",
+                "callbacks.checkpoint.every_n_iters=3",
+                "data.num_workers=0",
+                f"ckpt_path={toy_checkpoint}",
+                run_dir=tmp_path / "longer",
+            )
+        )
     assert _load(tmp_path / "longer/checkpoints/last.ckpt")["wgangp"]["generator_iter"] == 3
     changed = next(r.getMessage() for r in caplog.records if "resuming with changed settings" in r.getMessage())
     assert "generator_iters: 2 -> 3" in changed and "trainer.log_every_n_steps: 1 -> 2" in changed

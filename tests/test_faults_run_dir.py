@@ -39,8 +39,10 @@ def test_second_run_on_a_directory_in_use_refuses_naming_the_holder(tmp_path):
         hydra_config = (run / ".hydra/config.yaml").read_bytes()
         second = run_cli("train.py", *TINY, f"hydra.run.dir={run}", "seed=1", "generator_iters=3")
         assert second.returncode == 2 and "Traceback" not in second.stderr
-        assert f"run directory {run} is in use by another run (pid {first.pid} on host {socket.gethostname()}, " \
-               "started " in second.stderr
+        assert (
+            f"run directory {run} is in use by another run (pid {first.pid} on host {socket.gethostname()}, "
+            "started " in second.stderr
+        )
         assert "hydra.run.dir" in second.stderr and "ckpt_path=last" in second.stderr  # the fixes
         assert (run / ".hydra/config.yaml").read_bytes() == hydra_config  # the holder's .hydra/ untouched
         assert first.poll() is None  # and the holder runs on

@@ -7,8 +7,14 @@ from conftest import TINY, run_cli
 
 def test_a_job_with_an_unparsable_value_is_recorded_and_the_sweep_finishes(tmp_path):
     sweep = tmp_path / "sweep"
-    out = run_cli("train.py", "-m", "generator_iters=abc,2", *TINY, f"hydra.sweep.dir={sweep}",
-                  env={"OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"})
+    out = run_cli(
+        "train.py",
+        "-m",
+        "generator_iters=abc,2",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+        env={"OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Traceback" not in out.stderr
     bad, good = (json.loads((sweep / str(i) / "result.json").read_text()) for i in (0, 1))

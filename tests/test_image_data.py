@@ -75,8 +75,9 @@ def lsun_root(tmp_path, n=12):
     return tmp_path / "lsun"
 
 
-@pytest.mark.parametrize("folder,cls", [("MNIST", "torchvision.datasets.MNIST"),
-                                        ("FashionMNIST", "torchvision.datasets.FashionMNIST")])
+@pytest.mark.parametrize(
+    "folder,cls", [("MNIST", "torchvision.datasets.MNIST"), ("FashionMNIST", "torchvision.datasets.FashionMNIST")]
+)
 def test_mnist_family_idx_files(tmp_path, folder, cls):
     root, (train_x, train_y), (test_x, test_y) = mnist_root(tmp_path, folder)
     dm = set_up(MNISTDataModule(str(root), dataset_class=cls, download=False, batch_size=8, batches_per_step=5))
@@ -176,8 +177,9 @@ def test_digits_upsampled_with_labels_and_held_out_split():
     i = 7  # a training row: its 8x8 mean grey level survives the upsampling, and its label matches
     row = dm.source.select(torch.arange(len(dm.source)))
     everything = torch.cat([dm.source.real, dm.val_source.real])
-    assert everything.unique(dim=0).shape[0] == everything.shape[0] - (1797 - np.unique(
-        digits.images.reshape(1797, -1), axis=0).shape[0])  # the split neither drops nor duplicates rows
+    assert everything.unique(dim=0).shape[0] == everything.shape[0] - (
+        1797 - np.unique(digits.images.reshape(1797, -1), axis=0).shape[0]
+    )  # the split neither drops nor duplicates rows
     mean = (row.real[i].float().mean() / 255 * 16).item()
     matches = np.flatnonzero(np.abs(digits.images.reshape(1797, -1).mean(1) - mean) < 0.1)
     assert row.label[i].item() in set(digits.target[matches].tolist())
@@ -186,6 +188,7 @@ def test_digits_upsampled_with_labels_and_held_out_split():
 
 
 # ---- bad input: one DataError paragraph naming the path, what was expected, how to get it ---------------------
+
 
 def test_missing_mnist_with_download_off_names_path_and_files(tmp_path):
     with pytest.raises(DataError, match=r"MNIST/raw.*train-images-idx3-ubyte.*data.download=true"):
@@ -286,18 +289,26 @@ def test_empty_or_missing_image_folder_and_corrupt_image(tmp_path):
 
 # ---- every image data= option trains through Hydra ---------------------------------------------------------------
 
+
 def image_roots(tmp_path):
     mnist, *_ = mnist_root(tmp_path)
     fashion, *_ = mnist_root(tmp_path / "f", "FashionMNIST")
     images, _ = labelled_images(6, 20, 24, 3)
     write_image_folder(tmp_path / "imgs", images)
-    return {"digits": None, "mnist": mnist, "fashion_mnist": fashion, "cifar10": cifar_root(tmp_path)[0],
-            "imagenet32": imagenet_root(tmp_path)[0], "lsun_bedroom": lsun_root(tmp_path),
-            "image_folder": tmp_path / "imgs"}
+    return {
+        "digits": None,
+        "mnist": mnist,
+        "fashion_mnist": fashion,
+        "cifar10": cifar_root(tmp_path)[0],
+        "imagenet32": imagenet_root(tmp_path)[0],
+        "lsun_bedroom": lsun_root(tmp_path),
+        "image_folder": tmp_path / "imgs",
+    }
 
 
-@pytest.mark.parametrize("data", ["digits", "mnist", "fashion_mnist", "cifar10", "imagenet32", "lsun_bedroom",
-                                  "image_folder"])
+@pytest.mark.parametrize(
+    "data", ["digits", "mnist", "fashion_mnist", "cifar10", "imagenet32", "lsun_bedroom", "image_folder"]
+)
 def test_every_image_data_option_trains(tiny_config, tmp_path, data):
     root = image_roots(tmp_path)[data]
     overrides = [f"data={data}", "model=mlp", "objective=wgan_gp", "generator_iters=2", "data.num_workers=0"]

@@ -47,8 +47,12 @@ SMALL_FIELDS = {"width": 16, "base_filters": 4, "channels": 8, "dim": 4}
 def small_overrides(name):
     """Overrides that make `model=name` small enough for CPU tests, found from its own config."""
     model = compose_config("unused", [f"model={name}"]).model
-    overrides = [f"model.{part}.{field}={value}" for part in ("generator", "critic")
-                 for field, value in SMALL_FIELDS.items() if field in model[part]]
+    overrides = [
+        f"model.{part}.{field}={value}"
+        for part in ("generator", "critic")
+        for field, value in SMALL_FIELDS.items()
+        if field in model[part]
+    ]
     return overrides + (["arch_seed=45"] if name == "random_arch" else [])
 
 
@@ -169,8 +173,18 @@ def test_batch_norm_becomes_layer_norm_under_a_penalty_with_one_warning(caplog):
 @pytest.mark.parametrize("objective", ["wgan_gp", "dcgan"])
 def test_build_swaps_a_batch_norm_critic_to_layer_norm_exactly_under_a_penalty(tmp_path, model, objective):
     overrides = [o for o in TINY if not o.startswith("model.")]
-    cfg = compose_config(tmp_path, [*overrides, f"model={model}", f"objective={objective}", *MODELS[model][0],
-                                    "data=digits", f"data.image_size={MAIN_SIZE[model]}", "model.critic.norm=batch"])
+    cfg = compose_config(
+        tmp_path,
+        [
+            *overrides,
+            f"model={model}",
+            f"objective={objective}",
+            *MODELS[model][0],
+            "data=digits",
+            f"data.image_size={MAIN_SIZE[model]}",
+            "model.critic.norm=batch",
+        ],
+    )
     _, built = build(cfg)
     norms = {type(m) for m in built.critic.modules()} & {nn.BatchNorm2d, nn.GroupNorm}
     assert norms == ({nn.GroupNorm} if objective == "wgan_gp" else {nn.BatchNorm2d})
@@ -352,12 +366,27 @@ class RandomImages(GANDataModule):
 def image_config(name, run_dir):
     """`python src/train.py objective=wgan_gp model=name` on small settings and RandomImages data."""
     overrides = [o for o in TINY if not o.startswith("model.")]  # TINY's model.* shrink the toy MLPs
-    cfg = compose_config(run_dir, [*overrides, "objective=wgan_gp", f"model={name}", "model.generator.latent_dim=8",
-                                   *MODELS[name][0], "generator_iters=2", "objective.n_critic=1"])
+    cfg = compose_config(
+        run_dir,
+        [
+            *overrides,
+            "objective=wgan_gp",
+            f"model={name}",
+            "model.generator.latent_dim=8",
+            *MODELS[name][0],
+            "generator_iters=2",
+            "objective.n_critic=1",
+        ],
+    )
     with open_dict(cfg):
-        cfg.data = OmegaConf.create({"_target_": f"{__name__}.RandomImages", "batch_size": 4,
-                                     "batches_per_step": cfg.objective.n_critic,
-                                     "shape": list(SHAPES[MAIN_SIZE[name]])})
+        cfg.data = OmegaConf.create(
+            {
+                "_target_": f"{__name__}.RandomImages",
+                "batch_size": 4,
+                "batches_per_step": cfg.objective.n_critic,
+                "shape": list(SHAPES[MAIN_SIZE[name]]),
+            }
+        )
         cfg.evaluators = {}  # the toy data's evaluators do not apply to images
     return cfg
 
@@ -466,6 +495,7 @@ def _zero_visits(critic: nn.Module, x: Tensor) -> list[str]:
         def hook(module, args, out):
             if isinstance(out, Tensor) and out.requires_grad:
                 out.register_hook(lambda g: zero.append(name) if g is not None and not g.any() else None)
+
         return hook
 
     for name, module in critic.named_modules():
@@ -486,8 +516,10 @@ def test_no_critic_sends_zeros_back_through_its_forward_pass_in_the_penalty_doub
     backward out of the forward pass at the interpolates; torch.nn's units would send zeros through it."""
     overrides = {"mlp": ["model.critic.width=16"], "charcnn": ["model.critic.dim=8"]}
     if name in overrides:  # not image nets: not in MODELS
-        critic = instantiate(compose_config("unused", [f"model={name}", *overrides[name]]).model.critic,
-                             data_shape=(5, 8) if name == "charcnn" else (1, 8, 8))
+        critic = instantiate(
+            compose_config("unused", [f"model={name}", *overrides[name]]).model.critic,
+            data_shape=(5, 8) if name == "charcnn" else (1, 8, 8),
+        )
     else:
         critic = make(name, "critic", SHAPES[32], uses_penalty=True)
     x = torch.randn(4, *critic.data_shape)

@@ -13,11 +13,23 @@ from wgangp.rng import step_generator
 from wgangp.train import train
 
 OBJECTIVES = conf_options("objective")
-PENALTY_TERM = {"wgan_gp": "gradient_penalty", "wgan_gp_one_sided": "gradient_penalty", "gan_gp": "gradient_penalty",
-                "r1": "r1_penalty"}
+PENALTY_TERM = {
+    "wgan_gp": "gradient_penalty",
+    "wgan_gp_one_sided": "gradient_penalty",
+    "gan_gp": "gradient_penalty",
+    "r1": "r1_penalty",
+}
 # The papers' n_critic: 5 for the WGANs (Alg. 1, WGAN Alg. 1), 1 for the standard-GAN family (DCGAN).
-DEFAULT_N_CRITIC = {"wgan_gp": 5, "wgan_gp_one_sided": 5, "wgan_clip": 5, "dcgan": 1, "lsgan": 1, "gan_gp": 1, "r1": 1,
-                    "hinge": 1}
+DEFAULT_N_CRITIC = {
+    "wgan_gp": 5,
+    "wgan_gp_one_sided": 5,
+    "wgan_clip": 5,
+    "dcgan": 1,
+    "lsgan": 1,
+    "gan_gp": 1,
+    "r1": 1,
+    "hinge": 1,
+}
 
 
 def build_objective(cfg):

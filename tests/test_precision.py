@@ -90,7 +90,10 @@ def test_fp16_loss_scale_leaves_penalty_and_gradients_unchanged(scale):
 def test_objective_passes_the_grad_scaler_scale_to_the_penalty():
     critic = RecordingCritic()
     objective = WGANGP(
-        generator=nn.Linear(2, 4), critic=critic, optimizer=partial(torch.optim.Adam, lr=1e-4), n_critic=1,
+        generator=nn.Linear(2, 4),
+        critic=critic,
+        optimizer=partial(torch.optim.Adam, lr=1e-4),
+        n_critic=1,
     )
     assert objective.penalty_grad_scale() is None  # no trainer: fp32
     scaler = torch.amp.GradScaler("cpu", init_scale=512.0)
@@ -110,8 +113,15 @@ def _metrics(run_dir) -> list[dict[str, str]]:
 
 
 def test_bf16_training_runs_with_the_penalty(tiny_config, tmp_path):
-    cfg = tiny_config("experiment=toy", "debug=fast", "model.generator.width=32", "model.critic.width=32",
-                      "trainer.precision=bf16-mixed", "trainer.accelerator=cpu", "evaluators.w1=null")
+    cfg = tiny_config(
+        "experiment=toy",
+        "debug=fast",
+        "model.generator.width=32",
+        "model.critic.width=32",
+        "trainer.precision=bf16-mixed",
+        "trainer.accelerator=cpu",
+        "evaluators.w1=null",
+    )
     train(cfg)
     rows = _metrics(tmp_path / "run")
     assert len(rows) == cfg.generator_iters  # logged every iteration (debug=fast)
@@ -129,12 +139,22 @@ def test_bf16_trains_the_toy_problem_as_well_as_fp32(tiny_config, tmp_path):
     curves = {}
     for precision in ("32-true", "bf16-mixed"):
         run = tmp_path / precision
-        cfg = tiny_config("experiment=toy", "model.generator.width=128", "model.critic.width=128",
-                          "generator_iters=300", f"trainer.precision={precision}", "trainer.accelerator=cpu",
-                          "evaluators.w1.every_n_iters=50", "evaluators.w1.num_points=1000",
-                          "evaluators.w1.plot_every_n_iters=100000", "data.batch_size=256",
-                          "trainer.log_every_n_steps=50", "callbacks.checkpoint.every_n_iters=1000",
-                          "callbacks.checkpoint.last_every_n_iters=1000", run_dir=run)
+        cfg = tiny_config(
+            "experiment=toy",
+            "model.generator.width=128",
+            "model.critic.width=128",
+            "generator_iters=300",
+            f"trainer.precision={precision}",
+            "trainer.accelerator=cpu",
+            "evaluators.w1.every_n_iters=50",
+            "evaluators.w1.num_points=1000",
+            "evaluators.w1.plot_every_n_iters=100000",
+            "data.batch_size=256",
+            "trainer.log_every_n_steps=50",
+            "callbacks.checkpoint.every_n_iters=1000",
+            "callbacks.checkpoint.last_every_n_iters=1000",
+            run_dir=run,
+        )
         train(cfg)
         with open(run / "metrics.csv") as f:
             curves[precision] = [float(r["val/w1"]) for r in csv.DictReader(f) if r.get("val/w1")]
@@ -179,9 +199,13 @@ def test_fp16_with_a_grad_scaler_trains_through_overflow_steps(tiny_config):
     initial = [p.detach().clone() for p in objective.parameters()]
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
     trainer = L.Trainer(
-        accelerator="cpu", max_steps=6, logger=False,
-        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)], enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        max_steps=6,
+        logger=False,
+        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(objective, datamodule=datamodule)  # the NaN guard lets the scaler skip overflowing steps
     assert objective.generator_iter == 6

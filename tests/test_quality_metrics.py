@@ -86,8 +86,9 @@ class Features(nn.Module):
 
 def scores(real, fake, head=None, splits=10, subsets=10, subset_size=1000, batch=64):
     """QualityScores of feature sets real (M, D) and fake (N, D), fed in batches as the evaluator does."""
-    q = QualityScores(Features(head), real[:1], splits=splits, kid_subsets=subsets, kid_subset_size=subset_size,
-                      sync=False)
+    q = QualityScores(
+        Features(head), real[:1], splits=splits, kid_subsets=subsets, kid_subset_size=subset_size, sync=False
+    )
     for b in real.split(batch):
         q.update_real(b)
     for b in fake.split(batch):
@@ -122,8 +123,9 @@ def gaussian_features(n, mean, variances, seed):
 def image_config(tiny_config, tmp_path, *overrides, run_dir=None):
     cfg = tiny_config("data=digits", *overrides, f"metrics.stats_dir={tmp_path / 'stats'}", run_dir=run_dir)
     with open_dict(cfg):  # digits' evaluators (quality, samples, critic validation) on the stand-ins
-        cfg.data = OmegaConf.create({"_target_": f"{__name__}.TinyImageData", "batch_size": 8,
-                                     "batches_per_step": cfg.objective.n_critic})
+        cfg.data = OmegaConf.create(
+            {"_target_": f"{__name__}.TinyImageData", "batch_size": 8, "batches_per_step": cfg.objective.n_critic}
+        )
         cfg.model.generator = OmegaConf.create({"_target_": f"{__name__}.TinyGenerator"})
         cfg.model.critic = OmegaConf.create({"_target_": f"{__name__}.TinyCritic"})
         cfg.metrics.extractor = OmegaConf.create({"_target_": f"{__name__}.TinyExtractor", "_partial_": True})
@@ -223,8 +225,17 @@ def test_scores_equal_torch_fidelitys_on_the_same_features():
     isc = isc_features_to_metric((fake @ head)[perm], splits=10, shuffle=False)
     fid = fid_statistics_to_metric(fid_features_to_statistics(real), fid_features_to_statistics(fake), False)
     # KID on full-size subsets (400 of 400 generated; the first 400 real features are the ones kept)
-    kid = kid_features_to_metric(real[:400], fake, kid_subsets=5, kid_subset_size=400, verbose=False, rng_seed=0,
-                                 kid_degree=3, kid_gamma=None, kid_coef0=1)
+    kid = kid_features_to_metric(
+        real[:400],
+        fake,
+        kid_subsets=5,
+        kid_subset_size=400,
+        verbose=False,
+        rng_seed=0,
+        kid_degree=3,
+        kid_gamma=None,
+        kid_coef0=1,
+    )
     assert ours["inception_score"] == pytest.approx(isc["inception_score_mean"], rel=1e-9)
     assert ours["inception_score_std"] == pytest.approx(isc["inception_score_std"], rel=1e-9)
     assert ours["fid"] == pytest.approx(fid["frechet_inception_distance"], rel=1e-9)
@@ -278,8 +289,14 @@ def test_scores_equal_torch_fidelity_calculate_metrics_with_the_same_inception(r
     fake_u8 = (real_u8.float() * levels * 0.5 + 127.5 * levels).round().to(torch.uint8)
     to_unit = lambda u: u.float() / 127.5 - 1  # [-1, 1], which InceptionFeatures turns back into u exactly
 
-    q = QualityScores(InceptionFeatures(random_inception_weights), to_unit(real_u8[:1]), splits=2, kid_subsets=2,
-                      kid_subset_size=n, sync=False)
+    q = QualityScores(
+        InceptionFeatures(random_inception_weights),
+        to_unit(real_u8[:1]),
+        splits=2,
+        kid_subsets=2,
+        kid_subset_size=n,
+        sync=False,
+    )
     for b in real_u8.split(10):
         q.update_real(to_unit(b))
     for b in fake_u8.split(10):
@@ -288,18 +305,37 @@ def test_scores_equal_torch_fidelity_calculate_metrics_with_the_same_inception(r
 
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))  # ours: IS splits of this order
     theirs = torch_fidelity.calculate_metrics(
-        input1=Uint8Images(fake_u8[perm]), input2=Uint8Images(real_u8), isc=True, fid=True, kid=True, cuda=False,
-        cache=False, verbose=False, batch_size=10, isc_splits=2, samples_shuffle=False, kid_subsets=2,
-        kid_subset_size=n, feature_extractor_weights_path=str(random_inception_weights),
+        input1=Uint8Images(fake_u8[perm]),
+        input2=Uint8Images(real_u8),
+        isc=True,
+        fid=True,
+        kid=True,
+        cuda=False,
+        cache=False,
+        verbose=False,
+        batch_size=10,
+        isc_splits=2,
+        samples_shuffle=False,
+        kid_subsets=2,
+        kid_subset_size=n,
+        feature_extractor_weights_path=str(random_inception_weights),
     )
     assert ours["inception_score"] > 1.05 and ours["fid"] > 1 and ours["kid"] > 1e-3  # not all-equal features
     assert ours["inception_score"] == pytest.approx(theirs["inception_score_mean"], rel=1e-3)
     assert ours["inception_score_std"] == pytest.approx(theirs["inception_score_std"], rel=1e-3)
     assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-3)
     assert ours["kid"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-3)
-    print({k: (ours[k], theirs[t]) for k, t in [("inception_score", "inception_score_mean"),
-           ("inception_score_std", "inception_score_std"), ("fid", "frechet_inception_distance"),
-           ("kid", "kernel_inception_distance_mean")]})  # the parity numbers, with pytest -s
+    print(
+        {
+            k: (ours[k], theirs[t])
+            for k, t in [
+                ("inception_score", "inception_score_mean"),
+                ("inception_score_std", "inception_score_std"),
+                ("fid", "frechet_inception_distance"),
+                ("kid", "kernel_inception_distance_mean"),
+            ]
+        }
+    )  # the parity numbers, with pytest -s
 
 
 # ---- the real Inception: never downloaded ----------------------------------------------------------------
@@ -349,8 +385,16 @@ def test_quality_evaluator_logs_on_schedule_and_caches_real_statistics(tiny_conf
     metrics = train(image_config(tiny_config, tmp_path, "generator_iters=4"))
     run = tmp_path / "run"
     rows = read_metrics(run)
-    for name in ["val/inception_score", "val/inception_score_std", "val/fid", "val/kid", "val/kid_std",
-                 "val/wall_seconds", "val/quality_seconds", "val/w_estimate"]:
+    for name in [
+        "val/inception_score",
+        "val/inception_score_std",
+        "val/fid",
+        "val/kid",
+        "val/kid_std",
+        "val/wall_seconds",
+        "val/quality_seconds",
+        "val/w_estimate",
+    ]:
         assert [int(r["step"]) for r in rows if r[name]] == [2, 4], name  # debug=fast: every 2 iterations
     fid = [float(r["val/fid"]) for r in rows if r["val/fid"]]
     assert all(f > 0 for f in fid) and 1 <= metrics["val/inception_score"] <= 5  # 5 stand-in classes
@@ -382,9 +426,13 @@ def test_image_evaluators_are_not_run_on_toy_data(tiny_config, tmp_path):
 def test_missing_inception_weights_turn_the_scores_off_and_training_goes_on(tiny_config, tmp_path, caplog):
     cfg = image_config(tiny_config, tmp_path, "generator_iters=2")
     with open_dict(cfg):
-        cfg.evaluators.quality.extractor = OmegaConf.create({
-            "_target_": "wgangp.metrics.features.InceptionFeatures", "_partial_": True,
-            "weights_path": str(tmp_path / "missing.pth")})
+        cfg.evaluators.quality.extractor = OmegaConf.create(
+            {
+                "_target_": "wgangp.metrics.features.InceptionFeatures",
+                "_partial_": True,
+                "weights_path": str(tmp_path / "missing.pth"),
+            }
+        )
     metrics = train(cfg)
     assert "val/fid" not in metrics and "val/w_estimate" in metrics
     assert "IS/FID/KID are off" in caplog.text and INCEPTION_URL in caplog.text
@@ -396,8 +444,14 @@ def test_eval_scores_a_checkpoint_and_writes_json_next_to_it(tiny_config, tmp_pa
     ckpt = tmp_path / "run/checkpoints/last.ckpt"
     tests_dir = str(Path(__file__).parent)
     out = run_cli(
-        "eval.py", f"ckpt_path={ckpt}", "num_samples=30", "num_real=50", "batch_size=10", "kid_subsets=3",
-        "kid_subset_size=20", f"metrics.stats_dir={tmp_path / 'stats'}",
+        "eval.py",
+        f"ckpt_path={ckpt}",
+        "num_samples=30",
+        "num_real=50",
+        "batch_size=10",
+        "kid_subsets=3",
+        "kid_subset_size=20",
+        f"metrics.stats_dir={tmp_path / 'stats'}",
         f"metrics.extractor._target_={__name__}.TinyExtractor",
         env={"PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")])},
     )
@@ -426,8 +480,9 @@ def test_wall_clock_continues_across_a_resume(tiny_config, tmp_path):
     assert state["wall_seconds"] > 0
     state["wall_seconds"] = 1000.0  # pretend the first part took 1000 s
     torch.save(ckpt, ckpt_path)
-    train(image_config(tiny_config, tmp_path, "generator_iters=4", f"ckpt_path={ckpt_path}",
-                       run_dir=tmp_path / "resumed"))
+    train(
+        image_config(tiny_config, tmp_path, "generator_iters=4", f"ckpt_path={ckpt_path}", run_dir=tmp_path / "resumed")
+    )
     rows = [r for r in read_metrics(tmp_path / "resumed") if r["val/wall_seconds"]]
     assert [int(r["step"]) for r in rows] == [4]
     assert 1000 < float(rows[0]["val/wall_seconds"]) < 1100  # the clock starts where the checkpoint left it

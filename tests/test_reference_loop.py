@@ -24,10 +24,18 @@ SEED, N_CRITIC, BATCH, ITERS = 3, 5, 8, 3
 
 # objective class, its arguments, the optimizer both loops use, the reference's arguments for the same loss
 OBJECTIVES = {
-    "wgan_gp": (WGANGP, {"gp_weight": 10.0}, partial(torch.optim.Adam, lr=1e-3, betas=(0.0, 0.9)),
-                {"loss": "wasserstein", "gp_weight": 10.0}),
-    "wgan_clip": (WGANClip, {"clip_value": 0.05}, partial(torch.optim.RMSprop, lr=1e-3),
-                  {"loss": "wasserstein", "clip_value": 0.05}),
+    "wgan_gp": (
+        WGANGP,
+        {"gp_weight": 10.0},
+        partial(torch.optim.Adam, lr=1e-3, betas=(0.0, 0.9)),
+        {"loss": "wasserstein", "gp_weight": 10.0},
+    ),
+    "wgan_clip": (
+        WGANClip,
+        {"clip_value": 0.05},
+        partial(torch.optim.RMSprop, lr=1e-3),
+        {"loss": "wasserstein", "clip_value": 0.05},
+    ),
     "gan": (StandardGAN, {}, partial(torch.optim.Adam, lr=1e-3, betas=(0.5, 0.999)), {"loss": "gan"}),
 }
 
@@ -39,13 +47,21 @@ def toy_nets(uses_penalty):
 def dcgan_nets(uses_penalty):
     # 32x32 grey, 4 base filters; batch norm in G, and in D unless penalised (layer norm then)
     shape = (1, 32, 32)
-    return (DCGANGenerator(shape, latent_dim=8, base_filters=4),
-            DCGANCritic(shape, base_filters=4, uses_penalty=uses_penalty))
+    return (
+        DCGANGenerator(shape, latent_dim=8, base_filters=4),
+        DCGANCritic(shape, base_filters=4, uses_penalty=uses_penalty),
+    )
 
 
-NETS = {"toy": (toy_nets, EightGaussians()),
-        "dcgan": (dcgan_nets, TensorSource(torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8,
-                                                         generator=torch.Generator().manual_seed(0))))}
+NETS = {
+    "toy": (toy_nets, EightGaussians()),
+    "dcgan": (
+        dcgan_nets,
+        TensorSource(
+            torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        ),
+    ),
+}
 
 
 def train_both(objective_name, nets_name, **sabotage):
@@ -59,8 +75,13 @@ def train_both(objective_name, nets_name, **sabotage):
     ref_g, ref_d = with_torch_units(copy.deepcopy(generator)), with_torch_units(copy.deepcopy(critic))
     objective = cls(generator=generator, critic=critic, optimizer=optimizer, n_critic=N_CRITIC, seed=SEED, **kwargs)
     opt_g, opt_d = objective.configure_optimizers()
-    reference = ReferenceLoop(ref_g, ref_d, optimizer(ref_g.parameters()), optimizer(ref_d.parameters()),
-                              **{"n_critic": N_CRITIC, "seed": SEED, **ref_kwargs, **sabotage})
+    reference = ReferenceLoop(
+        ref_g,
+        ref_d,
+        optimizer(ref_g.parameters()),
+        optimizer(ref_d.parameters()),
+        **{"n_critic": N_CRITIC, "seed": SEED, **ref_kwargs, **sabotage},
+    )
     real_batches = StepSampler(source, seed=SEED, batches=N_CRITIC, batch_size=BATCH)  # the data module's stream
     for step in range(ITERS):
         real = real_batches(step)["real"]  # (n_critic, m, *data_shape)
@@ -71,8 +92,10 @@ def train_both(objective_name, nets_name, **sabotage):
 
 def state(generator, critic):
     """Both players' parameters and buffers, named G.* and D.*."""
-    return {**{f"G.{k}": v for k, v in generator.state_dict().items()},
-            **{f"D.{k}": v for k, v in critic.state_dict().items()}}
+    return {
+        **{f"G.{k}": v for k, v in generator.state_dict().items()},
+        **{f"D.{k}": v for k, v in critic.state_dict().items()},
+    }
 
 
 def gradient_free(prefix, net):
@@ -109,14 +132,21 @@ def test_train_iteration_reaches_the_reference_loops_parameters(objective_name, 
     weights = {k for k in ours if k.endswith("weight")}
     assert weights <= moved_from_init(ours, nets_name, objective_name)
     if objective_name == "wgan_clip":
-        assert all(v.abs().max() <= 0.05 for k, v in ours.items() if k.startswith("D.") and v.is_floating_point()
-                   and "running" not in k)
+        assert all(
+            v.abs().max() <= 0.05
+            for k, v in ours.items()
+            if k.startswith("D.") and v.is_floating_point() and "running" not in k
+        )
 
 
 @pytest.mark.parametrize(
     "objective_name, sabotage",
-    [("wgan_gp", {"n_critic": N_CRITIC - 1}), ("wgan_gp", {"gp_weight": 0.0}), ("wgan_clip", {"clip_value": None}),
-     ("gan", {"loss": "wasserstein"})],
+    [
+        ("wgan_gp", {"n_critic": N_CRITIC - 1}),
+        ("wgan_gp", {"gp_weight": 0.0}),
+        ("wgan_clip", {"clip_value": None}),
+        ("gan", {"loss": "wasserstein"}),
+    ],
     ids=["skips-a-critic-step", "drops-the-penalty", "skips-the-clipping", "wrong-loss"],
 )
 def test_the_comparison_catches_a_reference_that_differs_from_algorithm_1(objective_name, sabotage):

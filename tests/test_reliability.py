@@ -18,12 +18,26 @@ from wgangp.train import train
 
 
 def test_invalid_values_are_all_named_before_training(tmp_path):
-    out = run_cli("train.py", *TINY, f"hydra.run.dir={tmp_path}", "objective.n_critic=0", "objective.gp_weight=-1",
-                  "objective.optimizer.lr=-0.1", "data.batch_size=0", "model.generator.latent_dim=0",
-                  "generator_iters=0")
+    out = run_cli(
+        "train.py",
+        *TINY,
+        f"hydra.run.dir={tmp_path}",
+        "objective.n_critic=0",
+        "objective.gp_weight=-1",
+        "objective.optimizer.lr=-0.1",
+        "data.batch_size=0",
+        "model.generator.latent_dim=0",
+        "generator_iters=0",
+    )
     assert out.returncode == 2
-    for text in ["objective.n_critic=0", "objective.gp_weight=-1", "objective.optimizer.lr=-0.1",
-                 "data.batch_size=0", "model.generator.latent_dim=0", "generator_iters=0"]:
+    for text in [
+        "objective.n_critic=0",
+        "objective.gp_weight=-1",
+        "objective.optimizer.lr=-0.1",
+        "data.batch_size=0",
+        "model.generator.latent_dim=0",
+        "generator_iters=0",
+    ]:
         assert text in out.stderr, text
     assert "Traceback" not in out.stderr and not (tmp_path / "checkpoints").exists()
 
@@ -37,8 +51,13 @@ def test_clip_bound_and_unknown_option(tmp_path):
 
 def test_checkpoint_of_another_objective_is_refused(tiny_config, tmp_path):
     train(tiny_config("generator_iters=2", run_dir=tmp_path / "a"))
-    out = run_cli("train.py", *TINY, "objective=dcgan", f"ckpt_path={tmp_path / 'a/checkpoints/last.ckpt'}",
-                  f"hydra.run.dir={tmp_path / 'b'}")
+    out = run_cli(
+        "train.py",
+        *TINY,
+        "objective=dcgan",
+        f"ckpt_path={tmp_path / 'a/checkpoints/last.ckpt'}",
+        f"hydra.run.dir={tmp_path / 'b'}",
+    )
     assert out.returncode == 2 and "different setup" in out.stderr and "WGANGP" in out.stderr
 
 
@@ -57,8 +76,11 @@ class InfCritic(MLPCritic):
 
 def test_nan_guard_names_iteration_and_term_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path):
     calls_per_iter = 5 * 3 + 1  # n_critic x (real, fake, interpolates) + the generator step
-    cfg = tiny_config("generator_iters=6", f"model.critic._target_={__name__}.InfCritic",
-                      f"+model.critic.inf_from_call={2 * calls_per_iter + 1}")
+    cfg = tiny_config(
+        "generator_iters=6",
+        f"model.critic._target_={__name__}.InfCritic",
+        f"+model.critic.inf_from_call={2 * calls_per_iter + 1}",
+    )
     with pytest.raises(NonFiniteError, match="at generator iteration 3") as info:
         train(cfg)
     assert "train/critic_loss" in str(info.value)

@@ -125,16 +125,34 @@ def test_app_b_weight_decay_follows_the_sampled_discriminator_norm():
 # ---- result files and Table 2 -----------------------------------------------------------------------------
 def fake_result(run_dir: Path, objective: str, k: int, score: float | None, status="ok", reason=None, retry=False):
     metrics = {} if score is None else {"val/inception_score": score, "val/inception_score_std": 0.1}
-    write_result(run_dir, make_result(
-        status=status, reason=reason, retry=retry, score_name="val/inception_score", metrics=metrics,
-        objective=objective, arch_seed=k, arch=sample_architecture(k), generator_iters=100, target_generator_iters=100,
-        seconds=1.0, attempt=1, sweep="hand", run_dir=str(run_dir),
-    ))
+    write_result(
+        run_dir,
+        make_result(
+            status=status,
+            reason=reason,
+            retry=retry,
+            score_name="val/inception_score",
+            metrics=metrics,
+            objective=objective,
+            arch_seed=k,
+            arch=sample_architecture(k),
+            generator_iters=100,
+            target_generator_iters=100,
+            seconds=1.0,
+            attempt=1,
+            sweep="hand",
+            run_dir=str(run_dir),
+        ),
+    )
 
 
 def write_multirun_yaml(sweep_dir: Path, seeds: str, objectives: str = "wgan_gp,dcgan") -> None:
-    cfg = {"hydra": {"sweeper": {"params": {"arch_seed": "range(0,2)", "objective": objectives}},
-                     "overrides": {"task": [f"arch_seed={seeds}", "generator_iters=100"]}}}
+    cfg = {
+        "hydra": {
+            "sweeper": {"params": {"arch_seed": "range(0,2)", "objective": objectives}},
+            "overrides": {"task": [f"arch_seed={seeds}", "generator_iters=100"]},
+        }
+    }
     OmegaConf.save(OmegaConf.create(cfg), sweep_dir / "multirun.yaml")
 
 
@@ -158,8 +176,14 @@ def test_table_2_counts_hand_made_results_including_failed_and_missing_runs(hand
     rows = {r["min score"]: r for r in outcome_counts(sweep, [1.0, 3.0, 5.0, 7.0, 9.0, 9.5])}
     # arch 3's WGAN-GP scored exactly 3.0: not > 3.0
     #              only GAN, only WGAN-GP, both, neither (archs 4 and 5 never succeed)
-    expected = {1.0: (0, 1, 3, 2), 3.0: (0, 1, 2, 3), 5.0: (1, 1, 1, 3), 7.0: (1, 0, 1, 4),
-                9.0: (0, 0, 1, 5), 9.5: (0, 0, 0, 6)}  # 9.5 is not > 9.5: success is score > min score
+    expected = {
+        1.0: (0, 1, 3, 2),
+        3.0: (0, 1, 2, 3),
+        5.0: (1, 1, 1, 3),
+        7.0: (1, 0, 1, 4),
+        9.0: (0, 0, 1, 5),
+        9.5: (0, 0, 0, 6),
+    }  # 9.5 is not > 9.5: success is score > min score
     for t, counts in expected.items():
         assert tuple(rows[t][c] for c in COLUMNS) == counts, t
         assert sum(rows[t][c] for c in COLUMNS) == 6
@@ -290,18 +314,34 @@ def test_a_missing_score_is_a_retried_failure(sweep_job_config, tmp_path, monkey
 
 # ---- the small preset, end to end through the command line --------------------------------------------------
 TINY_SWEEP = [
-    "generator_iters=2", "model.generator.filter_scale=0.125", "data.batch_size=8",
-    "callbacks.progress.refresh_rate=0", "callbacks.checkpoint.last_every_n_iters=1",
-    "evaluators.quality.num_samples=20", "evaluators.quality.num_real=40", "evaluators.quality.batch_size=10",
-    "evaluators.quality.kid_subsets=3", "evaluators.quality.kid_subset_size=10",
-    "metrics.extractor.epochs=1", "metrics.extractor.max_images=256", "metrics.extractor.min_val_accuracy=0",
+    "generator_iters=2",
+    "model.generator.filter_scale=0.125",
+    "data.batch_size=8",
+    "callbacks.progress.refresh_rate=0",
+    "callbacks.checkpoint.last_every_n_iters=1",
+    "evaluators.quality.num_samples=20",
+    "evaluators.quality.num_real=40",
+    "evaluators.quality.batch_size=10",
+    "evaluators.quality.kid_subsets=3",
+    "evaluators.quality.kid_subset_size=10",
+    "metrics.extractor.epochs=1",
+    "metrics.extractor.max_images=256",
+    "metrics.extractor.min_val_accuracy=0",
 ]
 
 
 def test_small_preset_runs_end_to_end_then_skips_finished_runs(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    args = ["--config-dir", str(SWEEPS), "--config-name", "random_archs_small", f"hydra.sweep.dir={sweep_dir}",
-            f"paths.data_dir={tmp_path / 'data'}", "arch_seed=2,-1", *TINY_SWEEP]
+    args = [
+        "--config-dir",
+        str(SWEEPS),
+        "--config-name",
+        "random_archs_small",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "arch_seed=2,-1",
+        *TINY_SWEEP,
+    ]
     env = {"OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     out = run_cli("train.py", *args, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -356,10 +396,21 @@ def test_each_run_of_a_sweep_gets_its_own_wandb_run_in_the_sweeps_group(sweep_jo
 def test_the_small_preset_runs_under_the_parallel_and_cluster_launchers(tmp_path, launcher):
     sweep_dir = tmp_path / "sweep"
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=10"]
-    out = run_cli("train.py", "--config-dir", str(SWEEPS), "--config-name", "random_archs_small",
-                  f"hydra/launcher={launcher}", *extra, f"hydra.sweep.dir={sweep_dir}",
-                  f"paths.data_dir={tmp_path / 'data'}", "arch_seed=2,10", *TINY_SWEEP,
-                  env={"OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}, timeout=900)
+    out = run_cli(
+        "train.py",
+        "--config-dir",
+        str(SWEEPS),
+        "--config-name",
+        "random_archs_small",
+        f"hydra/launcher={launcher}",
+        *extra,
+        f"hydra.sweep.dir={sweep_dir}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "arch_seed=2,10",
+        *TINY_SWEEP,
+        env={"OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"},
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = load_sweep(sweep_dir)
     assert sorted(sweep.results) == [("dcgan", 2), ("dcgan", 10), ("wgan_gp", 2), ("wgan_gp", 10)]

@@ -21,8 +21,9 @@ def test_the_fig_1b_critic_is_he_initialised_and_clipped_by_its_objectives_loop(
     assert all(not m.bias.any() for m in critic.modules() if isinstance(m, nn.Linear))
     critic, generator = toy_critic(width=16, layers=4), toy_generator(latent_dim=2, width=16, layers=4)
     before = [m.weight.detach().clone() for m in critic.net if isinstance(m, nn.Linear)]
-    objective = WGANClip(generator=generator, critic=critic, optimizer=partial(torch.optim.RMSprop, lr=5e-5),
-                         n_critic=2, clip_value=0.01)
+    objective = WGANClip(
+        generator=generator, critic=critic, optimizer=partial(torch.optim.RMSprop, lr=5e-5), n_critic=2, clip_value=0.01
+    )
     opt_g, opt_d = objective.configure_optimizers()
     objective.train_iteration(torch.randn(2, 32, 2), opt_g, opt_d, step_generator(0, 0, NOISE))
     assert all(p.abs().max() <= 0.01 for p in critic.parameters())

@@ -21,8 +21,14 @@ def test_every_toy_data_set_trains_and_writes_its_outputs(tiny_config, tmp_path,
     cfg = tiny_config(f"data={data}", "experiment=toy")
     metrics = train(cfg)
     run = tmp_path / "run"
-    for name in ["checkpoints/last.ckpt", "checkpoints/iter_0000002.ckpt", "metrics.csv", "value_surface.png",
-                 "w1_curve.png", "plots/value_surface_0000002.png"]:
+    for name in [
+        "checkpoints/last.ckpt",
+        "checkpoints/iter_0000002.ckpt",
+        "metrics.csv",
+        "value_surface.png",
+        "w1_curve.png",
+        "plots/value_surface_0000002.png",
+    ]:
         assert (run / name).is_file(), name
     rows = read_metrics(run)
     train_steps = [int(r["step"]) for r in rows if r["train/critic_loss"]]
@@ -69,8 +75,13 @@ def test_a_stock_lightning_step_callback_runs_in_generator_iterations(tiny_confi
         def _save_checkpoint(self, trainer, filepath):
             saved.append((trainer.global_step, trainer.lightning_module.generator_iter))
 
-    trainer = L.Trainer(max_steps=7, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[Record(dirpath=tmp_path / "stock", every_n_train_steps=3, save_last=False)])
+    trainer = L.Trainer(
+        max_steps=7,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Record(dirpath=tmp_path / "stock", every_n_train_steps=3, save_last=False)],
+    )
     trainer.fit(objective, datamodule=datamodule)
     assert trainer.global_step == objective.generator_iter == 7
     assert saved == [(3, 3), (6, 6)]

@@ -1,7 +1,7 @@
 """Compose a config and instantiate what it names: the data module, both nets and the objective.
 
-    cfg = compose_config(Path("logs/try"), ["experiment=toy"])
-    datamodule, objective = build(cfg)
+cfg = compose_config(Path("logs/try"), ["experiment=toy"])
+datamodule, objective = build(cfg)
 """
 
 from __future__ import annotations

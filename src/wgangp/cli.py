@@ -56,7 +56,7 @@ def user_message(e: BaseException) -> str:
     cls = type(e)
     marker = f"{cls.__module__}.{cls.__qualname__}: "
     at = text.rfind(marker)
-    original = text[at + len(marker):].strip() if at >= 0 else text.rstrip().splitlines()[-1]
+    original = text[at + len(marker) :].strip() if at >= 0 else text.rstrip().splitlines()[-1]
     return f"{original} (raised in DataLoader worker {worker.group(1)})"
 
 
@@ -65,8 +65,10 @@ def _out_of_memory(e: BaseException) -> UserInputError | None:
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(e, torch.cuda.OutOfMemoryError):
         return None
-    return UserInputError(f"the GPU ran out of memory ({str(e).splitlines()[0]}); lower data.batch_size (or use "
-                          "trainer.precision=bf16-mixed); the checkpoints written so far are kept.")
+    return UserInputError(
+        f"the GPU ran out of memory ({str(e).splitlines()[0]}); lower data.batch_size (or use "
+        "trainer.precision=bf16-mixed); the checkpoints written so far are kept."
+    )
 
 
 def report_and_exit(e: BaseException) -> None:

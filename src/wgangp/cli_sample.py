@@ -22,8 +22,10 @@ from wgangp.sampling import load_vocabulary, sample
 
 # out: null is samples.png for images and points; text prints its lines and writes only an explicit out
 DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": None, "seed": 0}
-USAGE = ("usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0]\n"
-         "(text runs print their decoded lines; out=FILE.txt also writes them)")
+USAGE = (
+    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0]\n"
+    "(text runs print their decoded lines; out=FILE.txt also writes them)"
+)
 
 
 def write_samples(samples: torch.Tensor, out: Path) -> Path:
@@ -43,8 +45,14 @@ def _write(samples: torch.Tensor, out: Path) -> None:
         from torchvision.utils import save_image
 
         buffer = io.BytesIO()  # PIL writing straight to a full disk returns without error; write the bytes ourselves
-        save_image(samples, buffer, format="png", nrow=int(math.ceil(math.sqrt(len(samples)))), normalize=True,
-                   value_range=(-1, 1))
+        save_image(
+            samples,
+            buffer,
+            format="png",
+            nrow=int(math.ceil(math.sqrt(len(samples)))),
+            normalize=True,
+            value_range=(-1, 1),
+        )
         out.write_bytes(buffer.getvalue())
     elif out.suffix == ".png" and samples.dim() == 2 and samples.size(1) == 2:
         from wgangp.plots import plt, save_figure

@@ -47,8 +47,9 @@ class Rule:
         if self.kind == "choice":
             text = "one of " + ", ".join(map(str, self.choices))
         else:
-            what = {"int": "an integer", "number": "a finite number"}.get(self.kind, f"a list of {self.length} "
-                                                                                     "finite numbers")
+            what = {"int": "an integer", "number": "a finite number"}.get(
+                self.kind, f"a list of {self.length} finite numbers"
+            )
             lo, hi = _bound(self.lo), _bound(self.hi)
             bounds = []
             if lo is not None and hi is not None:
@@ -73,8 +74,11 @@ class Rule:
         if self.kind == "choice":
             return value in self.choices and not isinstance(value, bool)
         if self.kind == "numbers":
-            return (isinstance(value, (list, tuple, ListConfig)) and len(value) == self.length
-                    and all(_is_number(v) and math.isfinite(v) and self._in_range(v) for v in value))
+            return (
+                isinstance(value, (list, tuple, ListConfig))
+                and len(value) == self.length
+                and all(_is_number(v) and math.isfinite(v) and self._in_range(v) for v in value)
+            )
         if not _is_number(value) or not math.isfinite(value):
             return False
         # an integral float (generator_iters=1e5) is an integer; 1.5 is not
@@ -241,15 +245,21 @@ def check_checkpoint_path(cfg: DictConfig) -> Path:
     """`cfg.ckpt_path` as a Path to an existing file, else a UserInputError saying what is there instead."""
     ckpt_path = None if OmegaConf.is_missing(cfg, "ckpt_path") else cfg.ckpt_path
     if ckpt_path is None or not isinstance(ckpt_path, (str, Path)) or not str(ckpt_path).strip():
-        raise UserInputError(f"ckpt_path={_show(ckpt_path)} is not a checkpoint path: give ckpt_path=RUN/checkpoints/"
-                             "last.ckpt (runs write theirs to <run dir>/checkpoints/).")
+        raise UserInputError(
+            f"ckpt_path={_show(ckpt_path)} is not a checkpoint path: give ckpt_path=RUN/checkpoints/"
+            "last.ckpt (runs write theirs to <run dir>/checkpoints/)."
+        )
     path = Path(ckpt_path)
     if path.is_dir():
         found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
         hint = f" (it holds {', '.join(p.name for p in found[:3])})" if found else ""
-        raise UserInputError(f"ckpt_path={path} is a folder, not a checkpoint file{hint}: give the .ckpt file itself, "
-                             "e.g. ckpt_path=RUN/checkpoints/last.ckpt.")
+        raise UserInputError(
+            f"ckpt_path={path} is a folder, not a checkpoint file{hint}: give the .ckpt file itself, "
+            "e.g. ckpt_path=RUN/checkpoints/last.ckpt."
+        )
     if not path.exists():
-        raise UserInputError(f"ckpt_path={path} does not exist: runs write their checkpoints to "
-                             "<run dir>/checkpoints/last.ckpt; check the path.")
+        raise UserInputError(
+            f"ckpt_path={path} does not exist: runs write their checkpoints to "
+            "<run dir>/checkpoints/last.ckpt; check the path."
+        )
     return path

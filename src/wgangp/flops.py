@@ -1,7 +1,7 @@
 """FLOPs of one call of a training step, penalty included (torch.utils.flop_counter, global total only).
 
-    from wgangp.flops import count_flops
-    count_flops(lambda: objective.train_iteration(real, opt_g, opt_d, rng))  # matmuls, convs, backward passes
+from wgangp.flops import count_flops
+count_flops(lambda: objective.train_iteration(real, opt_g, opt_d, rng))  # matmuls, convs, backward passes
 """
 
 from __future__ import annotations

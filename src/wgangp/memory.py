@@ -102,12 +102,16 @@ def free_memory(device: torch.device) -> tuple[float, str]:
 
 
 def _gb(x: float) -> str:
-    return next(f"{x / scale:.3g} {unit}" for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1, "bytes"))
-                if x >= scale or unit == "bytes")
+    return next(
+        f"{x / scale:.3g} {unit}"
+        for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1, "bytes"))
+        if x >= scale or unit == "bytes"
+    )
 
 
-def check_memory(objective, batch_size: int, device: torch.device, num_workers: int = 0,
-                 precision: str = "32") -> MemoryEstimate | None:
+def check_memory(
+    objective, batch_size: int, device: torch.device, num_workers: int = 0, precision: str = "32"
+) -> MemoryEstimate | None:
     """Raise UserInputError when a generator iteration at `batch_size` would not fit in `device`'s free
     memory; returns the estimate (None when WGANGP_SKIP_MEMORY_CHECK=1 or the device is not cpu/cuda)."""
     if os.environ.get(SKIP_ENV) == "1" or device.type not in ("cpu", "cuda"):

@@ -1,7 +1,7 @@
 """Gradient penalties as pure functions: no Lightning, usable in any training loop.
 
-    from wgangp.penalties import gradient_penalty
-    loss_d = d_fake.mean() - d_real.mean() + 10.0 * gradient_penalty(critic, real, fake)
+from wgangp.penalties import gradient_penalty
+loss_d = d_fake.mean() - d_real.mean() + 10.0 * gradient_penalty(critic, real, fake)
 """
 
 from __future__ import annotations

@@ -51,8 +51,13 @@ def save_value_surface(path: Path, critic, real, fake, extent: float = 3.0, titl
 
 
 def save_curve(
-    path: Path, steps: Sequence[float], values: Sequence[float], ylabel: str, xlabel: str = "generator iteration",
-    floor: float | None = None, log_y: bool = False,
+    path: Path,
+    steps: Sequence[float],
+    values: Sequence[float],
+    ylabel: str,
+    xlabel: str = "generator iteration",
+    floor: float | None = None,
+    log_y: bool = False,
 ) -> Path:
     """A single metric curve; `floor` draws a dashed reference line (e.g. the W1 sampling floor)."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -68,8 +73,13 @@ def save_curve(
     return save_figure(fig, path)
 
 
-def save_curves(path: Path, steps: Sequence[float], curves: dict[str, Sequence[float]], ylabel: str,
-                xlabel: str = "generator iteration") -> Path:
+def save_curves(
+    path: Path,
+    steps: Sequence[float],
+    curves: dict[str, Sequence[float]],
+    ylabel: str,
+    xlabel: str = "generator iteration",
+) -> Path:
     """Several metric curves over the same steps, one legend entry each (Fig. 5b: training vs held-out)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, values in curves.items():
@@ -104,8 +114,9 @@ def save_value_surface_grid(path: Path, panels: dict[tuple[str, str], tuple], ex
     """
     methods = list(dict.fromkeys(m for m, _ in panels))
     datasets = list(dict.fromkeys(d for _, d in panels))
-    fig, axes = plt.subplots(len(methods), len(datasets), figsize=(3.2 * len(datasets), 3.2 * len(methods)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(methods), len(datasets), figsize=(3.2 * len(datasets), 3.2 * len(methods)), squeeze=False
+    )
     for i, method in enumerate(methods):
         for j, dataset in enumerate(datasets):
             critic, real, fake = panels[(method, dataset)]

@@ -77,7 +77,9 @@ def use_onednn_fp32_matmul(enable: bool | str = "auto") -> bool:
         enable = err <= FP32_MATMUL_RTOL
         log.info(
             "oneDNN fp32 matmuls: %s (relative error vs float64 %.1e, fp32 needs <= %.0e)",
-            "on" if enable else "off, this CPU would round them to bf16", err, FP32_MATMUL_RTOL,
+            "on" if enable else "off, this CPU would round them to bf16",
+            err,
+            FP32_MATMUL_RTOL,
         )
     torch.backends.mkldnn.matmul.fp32_precision = "bf16" if enable else "none"
     return bool(enable)
@@ -88,8 +90,11 @@ def configure_numerics(precision: str | int | None, accelerator: str = "auto") -
     training on the CPU, route fp32 matmuls through oneDNN where that is exact (both logged)."""
     resolved = resolve_precision(precision, accelerator)
     if resolved != precision:
-        log.info("trainer.precision=auto: %s (bf16 arithmetic %s on this device)", resolved,
-                 "is fast" if resolved == "bf16-mixed" else "is not available or slow")
+        log.info(
+            "trainer.precision=auto: %s (bf16 arithmetic %s on this device)",
+            resolved,
+            "is fast" if resolved == "bf16-mixed" else "is not available or slow",
+        )
     on_cpu = accelerator == "cpu" or (accelerator in ("auto", None) and not torch.cuda.is_available())
     if on_cpu:
         use_onednn_fp32_matmul("auto")

@@ -36,9 +36,19 @@ class ReferenceLoop:
         seed: root of the per-step noise stream, the objective's `seed`.
     """
 
-    def __init__(self, generator: nn.Module, critic: nn.Module, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, *, n_critic: int = 5, loss: str = "wasserstein",
-                 gp_weight: float = 0.0, clip_value: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        *,
+        n_critic: int = 5,
+        loss: str = "wasserstein",
+        gp_weight: float = 0.0,
+        clip_value: float | None = None,
+        seed: int = 0,
+    ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"loss={loss!r}; choose one of {LOSSES}")
         self.G, self.D, self.opt_g, self.opt_d = generator, critic, opt_g, opt_d
@@ -48,8 +58,9 @@ class ReferenceLoop:
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         if self.loss == "gan":
-            return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                    + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+            return F.binary_cross_entropy_with_logits(
+                d_real, torch.ones_like(d_real)
+            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         return d_fake.mean() - d_real.mean()
 
     def generator_loss(self, d_fake: Tensor) -> Tensor:
@@ -75,8 +86,9 @@ class ReferenceLoop:
                 eps = torch.rand(m, generator=rng, device=device).view(-1, *[1] * (real.dim() - 2))  # l.4
                 x_hat = (eps * real[t] + (1 - eps) * fake).requires_grad_(True)  # l.6
                 d_hat = D(x_hat)
-                (grad,) = torch.autograd.grad(d_hat, x_hat, grad_outputs=torch.ones_like(d_hat), create_graph=True,
-                                              retain_graph=True)
+                (grad,) = torch.autograd.grad(
+                    d_hat, x_hat, grad_outputs=torch.ones_like(d_hat), create_graph=True, retain_graph=True
+                )
                 gp = ((grad.view(m, -1).norm(2, dim=1) - 1) ** 2).mean()
                 d_loss = d_loss + self.gp_weight * gp  # l.7
             self.opt_d.zero_grad()

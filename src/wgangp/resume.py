@@ -20,21 +20,39 @@ log = logging.getLogger("wgangp")
 RESUMABLE = (
     "generator_iters",  # a longer run (a shorter one than the checkpoint's iteration is refused below)
     "ckpt_path",
-    "trainer.max_time", "trainer.log_every_n_steps", "trainer.enable_progress_bar",
-    "trainer.enable_model_summary", "trainer.detect_anomaly", "trainer.default_root_dir",
+    "trainer.max_time",
+    "trainer.log_every_n_steps",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "trainer.detect_anomaly",
+    "trainer.default_root_dir",
     "callbacks",  # checkpoint and logging intervals: they observe, never train
     "evaluators",  # which evaluations run, how often and how large
     "logger",  # which loggers and where they write
     "metrics",  # the evaluation's feature extractor and statistics cache
-    "paths", "task_name", "run_name", "sweep",
-    "data.num_workers", "data.download", "data.pin_memory", "data.persistent_workers",
+    "paths",
+    "task_name",
+    "run_name",
+    "sweep",
+    "data.num_workers",
+    "data.download",
+    "data.pin_memory",
+    "data.persistent_workers",
     # optimizer hyperparameters are re-applied to the restored optimizer state (GANObjective.on_train_start);
     # the optimizer's class (its state layout) is not: objective.optimizer._target_ stays compared
-    "objective.optimizer.lr", "objective.optimizer.betas", "objective.optimizer.eps",
-    "objective.optimizer.weight_decay", "objective.optimizer.momentum", "objective.optimizer.alpha",
-    "objective.generator_optimizer.lr", "objective.generator_optimizer.betas", "objective.generator_optimizer.eps",
-    "objective.generator_optimizer.weight_decay", "objective.generator_optimizer.momentum",
-    "objective.generator_optimizer.alpha", "objective.critic_weight_decay",
+    "objective.optimizer.lr",
+    "objective.optimizer.betas",
+    "objective.optimizer.eps",
+    "objective.optimizer.weight_decay",
+    "objective.optimizer.momentum",
+    "objective.optimizer.alpha",
+    "objective.generator_optimizer.lr",
+    "objective.generator_optimizer.betas",
+    "objective.generator_optimizer.eps",
+    "objective.generator_optimizer.weight_decay",
+    "objective.generator_optimizer.momentum",
+    "objective.generator_optimizer.alpha",
+    "objective.critic_weight_decay",
 )
 # Stored by wgangp.build from the data module, not part of the composed config (derived from data.*).
 DERIVED = ("vocabulary",)
@@ -102,8 +120,10 @@ def check_resume_compatible(
     differing = [k for k in sorted(stored.keys() | new.keys()) if stored.get(k, _ABSENT) != new.get(k, _ABSENT)]
     refused = [k for k in differing if not _resumable(k)]
     if refused:
-        listed = "; ".join(f"{k}: {_show(stored.get(k, _ABSENT))} (checkpoint) vs {_show(new.get(k, _ABSENT))} "
-                           "(this run)" for k in refused)
+        listed = "; ".join(
+            f"{k}: {_show(stored.get(k, _ABSENT))} (checkpoint) vs {_show(new.get(k, _ABSENT))} (this run)"
+            for k in refused
+        )
         raise UserInputError(
             f"ckpt_path={ckpt_path} was trained with a different setup, and a resume continues only the run it "
             f"came from: {listed}. Pass the checkpoint's values (the same data=/model=/objective= choices and "
@@ -120,5 +140,7 @@ def check_resume_compatible(
         )
     changed = [k for k in differing if k not in ("ckpt_path",) and not k.startswith("paths.")]
     if changed:
-        log.info("resuming with changed settings: %s",
-                 "; ".join(f"{k}: {_show(stored.get(k, _ABSENT))} -> {_show(new.get(k, _ABSENT))}" for k in changed))
+        log.info(
+            "resuming with changed settings: %s",
+            "; ".join(f"{k}: {_show(stored.get(k, _ABSENT))} -> {_show(new.get(k, _ABSENT))}" for k in changed),
+        )

@@ -54,20 +54,28 @@ def load_checkpoint(ckpt_path: str | Path) -> dict:
                 "you trust them."
             ) from e
         if isinstance(e, PermissionError):
-            raise UserInputError(f"checkpoint {path} cannot be read ({e.strerror}); fix its permissions or {fix}.") \
-                from e
+            raise UserInputError(
+                f"checkpoint {path} cannot be read ({e.strerror}); fix its permissions or {fix}."
+            ) from e
         size = path.stat().st_size
-        what = ("it is empty (0 bytes)" if size == 0 else
-                f"it is truncated or not a checkpoint at all ({size} bytes that are not the complete zip archive "
-                "torch.save writes)" if not zipfile.is_zipfile(path) else
-                f"its contents are damaged ({type(e).__name__}: {_first_line(e)})")
+        what = (
+            "it is empty (0 bytes)"
+            if size == 0
+            else f"it is truncated or not a checkpoint at all ({size} bytes that are not the complete zip archive "
+            "torch.save writes)"
+            if not zipfile.is_zipfile(path)
+            else f"its contents are damaged ({type(e).__name__}: {_first_line(e)})"
+        )
         raise UserInputError(
             f"checkpoint {path} is not a readable torch checkpoint: {what}; {fix}, e.g. an earlier "
             "iter_NNNNNNN.ckpt of the same run, or copy the file again if a copy or download stopped early."
         ) from e
     info = ckpt.get("wgangp") if isinstance(ckpt, dict) else None
-    lacking = [f"wgangp.{k}" for k in ("generator_iter", "data_shape", "run_config") if not isinstance(info, dict)
-               or k not in info] + ([] if isinstance(ckpt, dict) and "state_dict" in ckpt else ["state_dict"])
+    lacking = [
+        f"wgangp.{k}"
+        for k in ("generator_iter", "data_shape", "run_config")
+        if not isinstance(info, dict) or k not in info
+    ] + ([] if isinstance(ckpt, dict) and "state_dict" in ckpt else ["state_dict"])
     if lacking:
         raise UserInputError(
             f"checkpoint {path} is a torch file but not a wgangp training checkpoint (it lacks "

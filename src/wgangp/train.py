@@ -80,8 +80,9 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
         callbacks=callbacks,
         logger=loggers,
     )
-    check_memory(objective, datamodule.batch_size, trainer.strategy.root_device, datamodule.num_workers,
-                 str(trainer.precision))  # a batch that cannot fit is refused now, not after minutes of swapping
+    check_memory(
+        objective, datamodule.batch_size, trainer.strategy.root_device, datamodule.num_workers, str(trainer.precision)
+    )  # a batch that cannot fit is refused now, not after minutes of swapping
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     checkpointing = next((c for c in callbacks if isinstance(c, IterationCheckpoint)), None)

@@ -36,8 +36,9 @@ def atomic_save_checkpoint(trainer: L.Trainer, path: Path) -> None:
             tmp.unlink()
         kept = f"the previous {path.name} is intact" if path.exists() else f"no earlier {path.name} existed"
         raise CheckpointWriteError(
-            e.errno, f"could not write checkpoint {path} ({e.strerror or e}); {kept}. Free disk space under "
-            f"{path.parent} (or move the run with paths.log_dir=...) and resume with ckpt_path=last."
+            e.errno,
+            f"could not write checkpoint {path} ({e.strerror or e}); {kept}. Free disk space under "
+            f"{path.parent} (or move the run with paths.log_dir=...) and resume with ckpt_path=last.",
         ) from e
 
 

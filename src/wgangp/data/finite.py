@@ -31,8 +31,9 @@ def resize_uint8(images: Tensor, size: int, chunk: int = 8192) -> Tensor:
         return images
     out = []
     for part in images.split(chunk):  # bounds the float copy: chunk x C x H x W x 4 bytes
-        x = F.interpolate(part.float(), size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=size < images.shape[-1])
+        x = F.interpolate(
+            part.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=size < images.shape[-1]
+        )
         out.append(x.round_().clamp_(0, 255).to(torch.uint8))
     return torch.cat(out)
 
@@ -150,4 +151,3 @@ def subset_indices(n: int, size: int | None) -> Tensor | None:
     if not 0 < size <= n:
         raise ValueError(f"subset={size} must be between 1 and the {n} training rows")
     return torch.randperm(n, generator=torch.Generator().manual_seed(1))[:size].sort().values
-

@@ -89,10 +89,19 @@ def read_row_batch(path: Path, what: str, how: str) -> tuple[np.ndarray, np.ndar
         batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     data = np.asarray(batch.get("data")) if isinstance(batch, dict) else None
     labels = np.asarray(batch.get("labels")) if isinstance(batch, dict) else None
-    if (data is None or labels is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
-            or labels.shape != (data.shape[0],)):
-        found = {k: getattr(v, "shape", type(v).__name__) for k, v in batch.items()} if isinstance(batch, dict) else (
-            type(batch).__name__)
+    if (
+        data is None
+        or labels is None
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or labels.shape != (data.shape[0],)
+    ):
+        found = (
+            {k: getattr(v, "shape", type(v).__name__) for k, v in batch.items()}
+            if isinstance(batch, dict)
+            else (type(batch).__name__)
+        )
         raise DataError(
             f"{path} does not hold a {what} batch: expected a dict with 'data' (uint8, shape (n, 3072)) and "
             f"'labels' (n values), found {found}. {how}"
@@ -115,8 +124,9 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 return {"data": np.lib.format.read_array(f), "labels": labels}
         with zf.open(info) as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
-                np.lib.format.read_array_header_2_0)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else (np.lib.format.read_array_header_2_0)
+            )
             shape, fortran, dtype = read_header(f)
             header_len = f.tell()
     with open(path, "rb") as raw:  # the member's bytes start after its local header (30 bytes + name + extra)

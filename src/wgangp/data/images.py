@@ -56,8 +56,16 @@ class MNISTDataModule(GANDataModule):
     The held-out split is the official 10k test set.
     """
 
-    def __init__(self, root: str, dataset_class: str = "torchvision.datasets.MNIST", image_size: int = 28,
-                 download: bool = True, subset: int | None = None, batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self,
+        root: str,
+        dataset_class: str = "torchvision.datasets.MNIST",
+        image_size: int = 28,
+        download: bool = True,
+        subset: int | None = None,
+        batch_size: int = 64,
+        **kwargs,
+    ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root, self.dataset_class = Path(root), get_class(dataset_class)
         self.image_size, self.download, self.subset = int(image_size), bool(download), subset
@@ -81,8 +89,11 @@ class MNISTDataModule(GANDataModule):
                 return cls(root=str(self.root), train=train, download=download)
         except Exception as err:  # torchvision raises RuntimeError / URLError (not found, download failed, bad file)
             missing = [f for f in files if not (raw / f).is_file()]
-            reason = (f"the download failed ({str(err).strip().splitlines()[-1]})" if download
-                      else "downloading is off (data.download=false)")
+            reason = (
+                f"the download failed ({str(err).strip().splitlines()[-1]})"
+                if download
+                else "downloading is off (data.download=false)"
+            )
             if missing:
                 raise DataError(
                     f"{cls.__name__} files are missing under {raw}: expected {', '.join(files)} (torchvision's layout "
@@ -113,8 +124,15 @@ class CIFAR10DataModule(GANDataModule):
     FOLDER = "cifar-10-batches-py"
     TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
-    def __init__(self, root: str, image_size: int = 32, download: bool = True, subset: int | None = None,
-                 batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 32,
+        download: bool = True,
+        subset: int | None = None,
+        batch_size: int = 64,
+        **kwargs,
+    ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root, self.image_size, self.download, self.subset = Path(root), int(image_size), bool(download), subset
 
@@ -125,8 +143,10 @@ class CIFAR10DataModule(GANDataModule):
     def _how(self) -> str:
         from torchvision.datasets import CIFAR10
 
-        return (f"Get the release with data.download=true on a machine with internet access, or download "
-                f"{CIFAR10.url} and unpack it into {self.root}.")
+        return (
+            f"Get the release with data.download=true on a machine with internet access, or download "
+            f"{CIFAR10.url} and unpack it into {self.root}."
+        )
 
     def prepare_data(self) -> None:
         """Fetch and unpack the release when files are missing and data.download is on (rank 0 only)."""
@@ -140,8 +160,9 @@ class CIFAR10DataModule(GANDataModule):
             return
         try:
             with download_timeout():
-                download_and_extract_archive(CIFAR10.url, str(self.root), filename=CIFAR10.filename,
-                                             md5=CIFAR10.tgz_md5)
+                download_and_extract_archive(
+                    CIFAR10.url, str(self.root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5
+                )
         except Exception as err:
             reason = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
             raise DataError(
@@ -173,8 +194,15 @@ class LSUNDataModule(GANDataModule):
     (the paper: 64; 128 also used), and decoded per index in DataLoader workers unless `in_memory`.
     """
 
-    def __init__(self, root: str, category: str = "bedroom", image_size: int = 64, in_memory: bool = False,
-                 batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self,
+        root: str,
+        category: str = "bedroom",
+        image_size: int = 64,
+        in_memory: bool = False,
+        batch_size: int = 64,
+        **kwargs,
+    ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root, self.category = Path(root), category
         self.image_size, self.in_memory = int(image_size), bool(in_memory)
@@ -185,11 +213,14 @@ class LSUNDataModule(GANDataModule):
 
     def load(self, split: str) -> Source:
         path = self.root / f"{self.category}_{split}_lmdb"
-        how = (f"Get it with the LSUN download script (github.com/fyu/lsun: `python download.py -c {self.category}`) "
-               f"and unzip {path.name}.zip into {self.root}.")
+        how = (
+            f"Get it with the LSUN download script (github.com/fyu/lsun: `python download.py -c {self.category}`) "
+            f"and unzip {path.name}.zip into {self.root}."
+        )
         if not (path / "data.mdb").is_file():
-            raise DataError(f"LSUN {self.category} ({split}) not found: expected the LMDB directory {path} "
-                            f"holding data.mdb. {how}")
+            raise DataError(
+                f"LSUN {self.category} ({split}) not found: expected the LMDB directory {path} holding data.mdb. {how}"
+            )
         images = LMDBImages(path, self.image_size, how)
         return materialise(images) if self.in_memory else DecodeSource(images)
 
@@ -212,23 +243,27 @@ class ImageNet32DataModule(GANDataModule):
 
     def load(self, split: str) -> Source:
         names = self.TRAIN if split == "train" else ["val_data"]
-        how = (f"Get Imagenet32_train_npz.zip and Imagenet32_val_npz.zip (or the pickled Imagenet32_train.zip / "
-               f"Imagenet32_val.zip) from https://image-net.org/download-images (login required) and unzip them "
-               f"into {self.root}.")
+        how = (
+            f"Get Imagenet32_train_npz.zip and Imagenet32_val_npz.zip (or the pickled Imagenet32_train.zip / "
+            f"Imagenet32_val.zip) from https://image-net.org/download-images (login required) and unzip them "
+            f"into {self.root}."
+        )
         paths = {n: find_batch(self.root, n) for n in names}
         missing = [n for n, p in paths.items() if p is None]
         if missing:
             raise DataError(
                 f"ImageNet 32x32 batches are missing under {self.root}: expected {names[0]}"
-                f"{'..' + names[-1][len('train_data_batch_'):] if len(names) > 1 else ''} (pickled, or with .npz), "
+                f"{'..' + names[-1][len('train_data_batch_') :] if len(names) > 1 else ''} (pickled, or with .npz), "
                 f"missing {', '.join(missing)}. {how}"
             )
         batches = []
         for path in paths.values():
             data, labels = read_row_batch(path, "ImageNet 32x32", how)
             if labels.min() < 1 or labels.max() > 1000:
-                raise DataError(f"{path} has labels outside 1..1000 (found {labels.min()}..{labels.max()}); the "
-                                f"ImageNet 32x32 release numbers classes from 1. {how}")
+                raise DataError(
+                    f"{path} has labels outside 1..1000 (found {labels.min()}..{labels.max()}); the "
+                    f"ImageNet 32x32 release numbers classes from 1. {how}"
+                )
             batches.append((data, labels - 1))  # 0-based class index
         rows = RowImages(batches)
         return TensorSource(*rows.tensors()) if self.in_memory else DecodeSource(rows)
@@ -239,8 +274,16 @@ class ImageFolderDataModule(GANDataModule):
     `image_size`; `channels` 3 (RGB) or 1 (grey). No labels. A fixed `val_fraction` of the files is
     held out. Decoded per index in DataLoader workers unless `in_memory` (faster for small folders)."""
 
-    def __init__(self, root: str, image_size: int = 64, channels: int = 3, in_memory: bool = False,
-                 val_fraction: float = 0.1, batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 64,
+        channels: int = 3,
+        in_memory: bool = False,
+        val_fraction: float = 0.1,
+        batch_size: int = 64,
+        **kwargs,
+    ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root, self.image_size, self.channels = Path(root), int(image_size), int(channels)
         self.in_memory, self.val_fraction = bool(in_memory), float(val_fraction)
@@ -253,8 +296,10 @@ class ImageFolderDataModule(GANDataModule):
         how = "Point data.root at a folder of images."
         check_readable(self.root, how)
         if self.root.is_file():
-            raise DataError(f"data.root={self.root} is a file, not a folder: expected a folder with image files "
-                            f"({', '.join(IMAGE_SUFFIXES)}) anywhere below it. {how}")
+            raise DataError(
+                f"data.root={self.root} is a file, not a folder: expected a folder with image files "
+                f"({', '.join(IMAGE_SUFFIXES)}) anywhere below it. {how}"
+            )
         files = self._image_files(how) if self.root.is_dir() else []
         if not files:
             state = "is empty of images" if self.root.is_dir() else "does not exist"
@@ -265,8 +310,10 @@ class ImageFolderDataModule(GANDataModule):
         train, val = split_indices(len(files), self.val_fraction)
         index = train if split == "train" else val
         if len(index) == 0:
-            raise DataError(f"the image folder {self.root} has {len(files)} images, too few to hold out "
-                            f"val_fraction={self.val_fraction} of them; add images or raise data.val_fraction.")
+            raise DataError(
+                f"the image folder {self.root} has {len(files)} images, too few to hold out "
+                f"val_fraction={self.val_fraction} of them; add images or raise data.val_fraction."
+            )
         images = ImageFiles([files[i] for i in index.tolist()], self.image_size, self.channels)
         return materialise(images) if self.in_memory else DecodeSource(images)
 
@@ -274,8 +321,12 @@ class ImageFolderDataModule(GANDataModule):
         """Every image file below root, sorted; a subfolder that cannot be listed is a DataError (Path.rglob
         skips it silently, and the run would train on part of the folder)."""
         errors: list[OSError] = []
-        files = [Path(d) / f for d, _, names in os.walk(self.root, onerror=errors.append) for f in names
-                 if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        files = [
+            Path(d) / f
+            for d, _, names in os.walk(self.root, onerror=errors.append)
+            for f in names
+            if Path(f).suffix.lower() in IMAGE_SUFFIXES
+        ]
         if errors:
             raise unreadable(Path(errors[0].filename), errors[0], how) from errors[0]
         return sorted(p for p in files if p.is_file())
@@ -286,8 +337,9 @@ class DigitsDataModule(GANDataModule):
     image set for CPU demos (`data=digits`). The 17 grey levels are scaled to [0, 255] and the images
     upsampled bilinearly to `image_size` (default 32); a fixed `val_fraction` is held out."""
 
-    def __init__(self, image_size: int = 32, val_fraction: float = 0.1, subset: int | None = None,
-                 batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self, image_size: int = 32, val_fraction: float = 0.1, subset: int | None = None, batch_size: int = 64, **kwargs
+    ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.image_size, self.val_fraction, self.subset = int(image_size), float(val_fraction), subset
 

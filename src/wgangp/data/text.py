@@ -80,6 +80,7 @@ def _codepoints(lines: Sequence[str], seq_len: int) -> np.ndarray:
 
 def read_lines(files: Iterable[Path], max_lines: int | None, how: str) -> list[str]:
     """Non-blank lines (newline removed) of `files` in order, at most `max_lines`."""
+
     def lines_of(path: Path) -> Iterable[str]:
         try:
             with open(path, encoding="utf-8") as f:
@@ -87,8 +88,9 @@ def read_lines(files: Iterable[Path], max_lines: int | None, how: str) -> list[s
                     if line.strip():
                         yield line.rstrip("\r\n")
         except UnicodeDecodeError as err:
-            raise DataError(f"{path} is not UTF-8 text ({err}); expected a text file with one example per line. "
-                            f"{how}") from err
+            raise DataError(
+                f"{path} is not UTF-8 text ({err}); expected a text file with one example per line. {how}"
+            ) from err
         except OSError as err:  # permission denied, a folder, a device error
             raise unreadable(path, err, how) from err
 
@@ -106,8 +108,16 @@ class TextDataModule(GANDataModule):
         val_fraction: a fixed share of the lines held out for validation.
     """
 
-    def __init__(self, path: str, seq_len: int = 32, vocab_size: int = 2048, max_lines: int | None = None,
-                 val_fraction: float = 0.1, batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self,
+        path: str,
+        seq_len: int = 32,
+        vocab_size: int = 2048,
+        max_lines: int | None = None,
+        val_fraction: float = 0.1,
+        batch_size: int = 64,
+        **kwargs,
+    ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.path, self.seq_len, self.vocab_size = Path(path), int(seq_len), int(vocab_size)
         self.max_lines, self.val_fraction = max_lines, float(val_fraction)
@@ -142,12 +152,16 @@ class TextDataModule(GANDataModule):
         files, how = self._files()
         lines = read_lines(files, self.max_lines, how)
         if not lines:
-            raise DataError(f"{', '.join(map(str, files[:3]))}{' ...' if len(files) > 3 else ''} holds no usable "
-                            f"(non-blank) lines; expected UTF-8 text with one example per line. {how}")
+            raise DataError(
+                f"{', '.join(map(str, files[:3]))}{' ...' if len(files) > 3 else ''} holds no usable "
+                f"(non-blank) lines; expected UTF-8 text with one example per line. {how}"
+            )
         train, val = split_indices(len(lines), self.val_fraction)
         if split == "val" and len(val) == 0:
-            raise DataError(f"{files[0]} holds {len(lines)} usable lines, too few to hold out "
-                            f"data.val_fraction={self.val_fraction} of them; add lines or raise data.val_fraction.")
+            raise DataError(
+                f"{files[0]} holds {len(lines)} usable lines, too few to hold out "
+                f"data.val_fraction={self.val_fraction} of them; add lines or raise data.val_fraction."
+            )
         # The vocabulary comes from the training lines, so the val split sees unknown characters as a model would.
         if self._vocabulary is None:
             self._vocabulary = CharVocabulary.build([lines[i] for i in train.tolist()], self.vocab_size, self.seq_len)
@@ -167,12 +181,16 @@ class BillionWordDataModule(TextDataModule):
 
     def _files(self) -> tuple[list[Path], str]:
         folder = self.path / self.FOLDER
-        how = ("Get it from https://www.statmt.org/lm-benchmark/ (1-billion-word-language-modeling-benchmark-"
-               "r13output.tar.gz), unpack it and set data.root to the unpacked folder.")
+        how = (
+            "Get it from https://www.statmt.org/lm-benchmark/ (1-billion-word-language-modeling-benchmark-"
+            "r13output.tar.gz), unpack it and set data.root to the unpacked folder."
+        )
         check_readable(self.path, how)
         check_readable(folder, how)
         files = sorted(folder.glob("news.en-*")) if folder.is_dir() else []
         if not files:
-            raise DataError(f"no 1B Word training files under {folder}: expected news.en-00001-of-00100 ... "
-                            f"news.en-00099-of-00100 there. {how}")
+            raise DataError(
+                f"no 1B Word training files under {folder}: expected news.en-00001-of-00100 ... "
+                f"news.en-00099-of-00100 there. {how}"
+            )
         return files, how

@@ -29,7 +29,8 @@ def write_mnist(raw: Path, train: tuple, test: tuple) -> None:
         n, h, w = images.shape[:3]
         (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, h, w) + images.tobytes())
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
-            struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+            struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes()
+        )
 
 
 def chw_rows(images: np.ndarray) -> np.ndarray:
@@ -53,8 +54,7 @@ def write_imagenet32(root: Path, train: list[tuple], val: tuple, fmt: str = "npz
     """train_data_batch_1..len(train) and val_data as .npz (np.savez, uncompressed) or pickles;
     labels are written 1-based as in the release (pass 0-based labels)."""
     root.mkdir(parents=True, exist_ok=True)
-    for name, (images, labels) in [*((f"train_data_batch_{i + 1}", b) for i, b in enumerate(train)),
-                                   ("val_data", val)]:
+    for name, (images, labels) in [*((f"train_data_batch_{i + 1}", b) for i, b in enumerate(train)), ("val_data", val)]:
         batch = {"data": chw_rows(images), "labels": (labels + 1).tolist()}
         if fmt == "npz":
             np.savez(root / f"{name}.npz", data=batch["data"], labels=np.asarray(batch["labels"]))

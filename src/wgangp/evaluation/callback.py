@@ -115,8 +115,10 @@ class PeriodicEvaluation(Callback):
 
     # ---- checkpoint state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"wall_seconds": self.wall_seconds(),
-                "evaluators": {n: ev.state_dict() for n, ev in self.evaluators.items()}}
+        return {
+            "wall_seconds": self.wall_seconds(),
+            "evaluators": {n: ev.state_dict() for n, ev in self.evaluators.items()},
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._wall_offset = float(state_dict.get("wall_seconds", 0.0))

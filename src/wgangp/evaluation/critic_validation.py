@@ -22,8 +22,14 @@ class CriticValidation(Evaluator):
     (Fig. 5b's panel) at the end.
     """
 
-    def __init__(self, out_dir: str, every_n_iters: int = 1000, num_samples: int = 1000, batch_size: int = 500,
-                 at_start: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: str,
+        every_n_iters: int = 1000,
+        num_samples: int = 1000,
+        batch_size: int = 500,
+        at_start: bool = False,
+    ) -> None:
         super().__init__(every_n_iters, at_start)
         self.out_dir = Path(out_dir)
         self.num_samples = int(num_samples)
@@ -48,8 +54,11 @@ class CriticValidation(Evaluator):
 
     def finish(self, step: int) -> list[Artifact]:
         steps = [k for k, m in self.history if m]
-        curves = {"training data": [m["val/w_estimate_train"] for _, m in self.history if m],
-                  "held-out data": [m["val/w_estimate"] for _, m in self.history if m]}
-        path = save_curves(self.out_dir / "w_estimate.png", steps, curves,
-                           "negative critic loss E[D(real)] - E[D(G(z))]")
+        curves = {
+            "training data": [m["val/w_estimate_train"] for _, m in self.history if m],
+            "held-out data": [m["val/w_estimate"] for _, m in self.history if m],
+        }
+        path = save_curves(
+            self.out_dir / "w_estimate.png", steps, curves, "negative critic loss E[D(real)] - E[D(G(z))]"
+        )
         return [Image("val/w_estimate_curve", path)]

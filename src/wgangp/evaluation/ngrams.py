@@ -36,8 +36,15 @@ class NgramDivergence(Evaluator):
 
     ORDERS = (1, 2, 3, 4)
 
-    def __init__(self, out_dir: str, every_n_iters: int = 100, num_samples: int = 640, num_print: int = 32,
-                 batch_size: int = 640, at_start: bool = True) -> None:
+    def __init__(
+        self,
+        out_dir: str,
+        every_n_iters: int = 100,
+        num_samples: int = 640,
+        num_print: int = 32,
+        batch_size: int = 640,
+        at_start: bool = True,
+    ) -> None:
         super().__init__(every_n_iters, at_start)
         self.out_dir = Path(out_dir)
         self.num_samples = int(num_samples)
@@ -80,6 +87,11 @@ class NgramDivergence(Evaluator):
         with open(self.out_dir / "samples.txt", "a", encoding="utf-8") as f:
             f.write(f"# generator iteration {step}\n" + "".join(f"{line}\n" for line in self._lines))
         curve = [(k, m["val/js_4gram"]) for k, m in self.history if "val/js_4gram" in m]
-        save_curve(self.out_dir / "js_4gram.png", [k for k, _ in curve], [v for _, v in curve],
-                   "JS divergence of character 4-grams (bits)", floor=self.real_js[4])
+        save_curve(
+            self.out_dir / "js_4gram.png",
+            [k for k, _ in curve],
+            [v for _, v in curve],
+            "JS divergence of character 4-grams (bits)",
+            floor=self.real_js[4],
+        )
         return [Table("val/samples", ["generator_iter", "sample"], [[step, s] for s in self._lines])]

@@ -45,9 +45,18 @@ class ImageQuality(Evaluator):
     all_ranks = True
 
     def __init__(
-        self, extractor: Callable[[], nn.Module], stats_dir: str, every_n_iters: int = 5000,
-        num_samples: int = 5000, num_real: int = 10000, split: str = "train", splits: int = 10,
-        kid_subsets: int = 100, kid_subset_size: int = 1000, batch_size: int = 250, strict: bool = False,
+        self,
+        extractor: Callable[[], nn.Module],
+        stats_dir: str,
+        every_n_iters: int = 5000,
+        num_samples: int = 5000,
+        num_real: int = 10000,
+        split: str = "train",
+        splits: int = 10,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        batch_size: int = 250,
+        strict: bool = False,
         at_start: bool = False,
     ) -> None:
         super().__init__(every_n_iters, at_start)
@@ -79,11 +88,13 @@ class ImageQuality(Evaluator):
         self._extractor_name = extractor.name
         _, world = _rank_and_world()
         probe = torch.zeros(1, *datamodule.data_shape)
-        self.scores = QualityScores(extractor, probe, self.splits, self.kid_subsets, self.kid_subset_size,
-                                    sync=world > 1)
+        self.scores = QualityScores(
+            extractor, probe, self.splits, self.kid_subsets, self.kid_subset_size, sync=world > 1
+        )
         data_config = (objective.run_config or {}).get("data")
-        self.stats_path = reference_stats_path(self.stats_dir, data_config, datamodule, self.split,
-                                               self._extractor_name, self.num_real)
+        self.stats_path = reference_stats_path(
+            self.stats_dir, data_config, datamodule, self.split, self._extractor_name, self.num_real
+        )
 
     def _load_real(self, device: torch.device) -> None:
         """The real data's statistics into the metrics: from the cache, or computed once and cached.
@@ -126,5 +137,10 @@ class ImageQuality(Evaluator):
         return {f"val/{name}": value for name, value in self.scores.compute().items()}
 
     def describe(self) -> dict[str, Any]:
-        return {"num_samples": self.num_samples, "num_real": self.num_real, "split": self.split,
-                "extractor": self._extractor_name, "stats_path": str(self.stats_path)}
+        return {
+            "num_samples": self.num_samples,
+            "num_real": self.num_real,
+            "split": self.split,
+            "extractor": self._extractor_name,
+            "stats_path": str(self.stats_path),
+        }

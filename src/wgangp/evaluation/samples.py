@@ -36,8 +36,7 @@ class SampleGrid(Evaluator):
 
     def _grid(self, path: Path) -> list[Artifact]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(self._images, path, nrow=math.ceil(math.sqrt(self.num_samples)), normalize=True,
-                   value_range=(-1, 1))
+        save_image(self._images, path, nrow=math.ceil(math.sqrt(self.num_samples)), normalize=True, value_range=(-1, 1))
         return [Image("val/samples", path)]
 
     def write(self, step: int) -> list[Artifact]:

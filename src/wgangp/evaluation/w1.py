@@ -22,8 +22,15 @@ class W1(Evaluator):
     `value_surface.png` and `w1_curve.png`.
     """
 
-    def __init__(self, out_dir: str, every_n_iters: int = 100, num_points: int = 1000,
-                 plot_every_n_iters: int = 1000, extent: float = 3.0, at_start: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: str,
+        every_n_iters: int = 100,
+        num_points: int = 1000,
+        plot_every_n_iters: int = 1000,
+        extent: float = 3.0,
+        at_start: bool = False,
+    ) -> None:
         super().__init__(every_n_iters, at_start)
         self.out_dir = Path(out_dir)
         self.num_points = int(num_points)
@@ -47,8 +54,14 @@ class W1(Evaluator):
     def _surface(self, path: Path, step: int) -> Path:
         critic = self._critic
         device = device_of(critic)
-        return save_value_surface(path, lambda x: critic(x.to(device)).float().cpu(), self._real, self._fake,
-                                  self.extent, title=f"generator iteration {step}")
+        return save_value_surface(
+            path,
+            lambda x: critic(x.to(device)).float().cpu(),
+            self._real,
+            self._fake,
+            self.extent,
+            title=f"generator iteration {step}",
+        )
 
     def write(self, step: int) -> list[Artifact]:
         if self.plot_every_n_iters and step % self.plot_every_n_iters == 0:
@@ -59,8 +72,9 @@ class W1(Evaluator):
         surface = self._surface(self.out_dir / "value_surface.png", step)
         steps = [k for k, m in self.history if "val/w1" in m]
         values = [m["val/w1"] for _, m in self.history if "val/w1" in m]
-        curve = save_curve(self.out_dir / "w1_curve.png", steps, values, f"W1 ({self.num_points} vs "
-                           f"{self.num_points} points)")
+        curve = save_curve(
+            self.out_dir / "w1_curve.png", steps, values, f"W1 ({self.num_points} vs {self.num_points} points)"
+        )
         return [Image("val/value_surface", surface), Image("val/w1_curve", curve)]
 
     def describe(self) -> dict:

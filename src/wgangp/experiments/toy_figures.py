@@ -71,8 +71,15 @@ def _run_dir(cfg: DictConfig) -> Path:
 
 # ---- Fig. 1a ---------------------------------------------------------------------------------------------
 def value_surfaces(
-    cfg: DictConfig, distributions: dict[str, Source], methods: dict[str, Method], critic_iters: int = 2000,
-    batch_size: int = 256, width: int = 512, layers: int = 4, noise_std: float = 1.0, num_points: int = 500,
+    cfg: DictConfig,
+    distributions: dict[str, Source],
+    methods: dict[str, Method],
+    critic_iters: int = 2000,
+    batch_size: int = 256,
+    width: int = 512,
+    layers: int = 4,
+    noise_std: float = 1.0,
+    num_points: int = 500,
     extent: float = 3.0,
 ) -> dict[str, dict[str, float]]:
     """Fig. 1a: critics trained towards optimality with the 'generator' held fixed at the real data plus
@@ -104,10 +111,19 @@ def value_surfaces(
             with torch.no_grad():
                 w = float(critic(real).mean() - critic(fake).mean())
             norms = input_gradient_norms(critic, torch.cat([real, fake])).detach()  # (2 * num_points,)
-            results[f"{mname} / {dname}"] = {"w_estimate": w, "grad_norm_mean": float(norms.mean()),
-                                             "seconds": time.perf_counter() - t0}
-            log.info("Fig. 1a %s / %s: W estimate %.3f, mean ||grad D|| %.3f (%.0f s)", mname, dname, w,
-                     float(norms.mean()), time.perf_counter() - t0)
+            results[f"{mname} / {dname}"] = {
+                "w_estimate": w,
+                "grad_norm_mean": float(norms.mean()),
+                "seconds": time.perf_counter() - t0,
+            }
+            log.info(
+                "Fig. 1a %s / %s: W estimate %.3f, mean ||grad D|| %.3f (%.0f s)",
+                mname,
+                dname,
+                w,
+                float(norms.mean()),
+                time.perf_counter() - t0,
+            )
             panels[(mname, dname)] = (critic, real, None)
     save_value_surface_grid(out / "value_surfaces.png", panels, extent)
     (out / "value_surfaces.json").write_text(json.dumps(results, indent=2))
@@ -135,8 +151,16 @@ def layer_gradient_norms(critic: nn.Sequential, real: Tensor, fake: Tensor) -> T
 
 
 def gradient_norms(
-    cfg: DictConfig, distribution: Source, methods: dict[str, Method], generator_iters: int = 200, n_critic: int = 5,
-    batch_size: int = 64, width: int = 512, layers: int = 12, latent_dim: int = 2, log_every: int = 10,
+    cfg: DictConfig,
+    distribution: Source,
+    methods: dict[str, Method],
+    generator_iters: int = 200,
+    n_critic: int = 5,
+    batch_size: int = 64,
+    width: int = 512,
+    layers: int = 12,
+    latent_dim: int = 2,
+    log_every: int = 10,
     average_last: int = 5,
 ) -> dict[str, list[float]]:
     """Fig. 1b: WGANs with `layers`-layer ReLU MLP generator and critic (Sec. 3.2), one per method.
@@ -177,8 +201,14 @@ def gradient_norms(
             curves[mname] = last.clamp_min(1e-300).log().mean(0).exp().tolist()  # geometric mean
             weights[mname] = torch.cat([m.weight.flatten() for m in critic.modules() if isinstance(m, nn.Linear)])
             clips[mname] = getattr(objective, "clip_value", None)
-            log.info("Fig. 1b %s: gradient norm layer 1 %.3g, layer %d %.3g (%.0f s)", mname, curves[mname][0],
-                     layers, curves[mname][-1], time.perf_counter() - t0)
+            log.info(
+                "Fig. 1b %s: gradient norm layer 1 %.3g, layer %d %.3g (%.0f s)",
+                mname,
+                curves[mname][0],
+                layers,
+                curves[mname][-1],
+                time.perf_counter() - t0,
+            )
     save_layer_gradient_norms(out / "gradient_norms.png", curves)
     save_weight_histograms(out / "weight_histograms.png", weights, clips)
     (out / "gradient_norms.json").write_text(json.dumps(curves, indent=2))

@@ -39,11 +39,16 @@ class SmallConvClassifier(nn.Module):
     def __init__(self, channels: int, num_classes: int, feature_dim: int = 128) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),  # H/2
-            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),  # H/4
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # (N, 128 * 16), any input size
-            nn.Linear(128 * 16, feature_dim), nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),  # H/2
+            nn.Conv2d(64, 128, 3, stride=2, padding=1),
+            nn.ReLU(),  # H/4
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),  # (N, 128 * 16), any input size
+            nn.Linear(128 * 16, feature_dim),
+            nn.ReLU(),
         )
         self.head = nn.Linear(feature_dim, num_classes)
 
@@ -77,13 +82,16 @@ def _unlabelled_message(datamodule) -> str:
 
 def _accuracy(model: SmallConvClassifier, images: Tensor, labels: Tensor, batch_size: int = 500) -> float:
     with torch.no_grad():
-        hits = sum(int((model(images[i:i + batch_size])[1].argmax(1) == labels[i:i + batch_size]).sum())
-                   for i in range(0, len(images), batch_size))
+        hits = sum(
+            int((model(images[i : i + batch_size])[1].argmax(1) == labels[i : i + batch_size]).sum())
+            for i in range(0, len(images), batch_size)
+        )
     return hits / max(1, len(images))
 
 
-def train_classifier(images: Tensor, labels: Tensor, epochs: int, seed: int = 0,
-                     batch_size: int = 128, lr: float = 1e-3) -> SmallConvClassifier:
+def train_classifier(
+    images: Tensor, labels: Tensor, epochs: int, seed: int = 0, batch_size: int = 128, lr: float = 1e-3
+) -> SmallConvClassifier:
     """Adam on cross-entropy with random 1-pixel shifts (so it judges shapes, not exact pixels)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -92,7 +100,7 @@ def train_classifier(images: Tensor, labels: Tensor, epochs: int, seed: int = 0,
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=gen)
         for start in range(0, len(images), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             dx, dy = torch.randint(-1, 2, (2,), generator=gen).tolist()
             x = torch.roll(images[idx], shifts=(dy, dx), dims=(2, 3))
             loss = F.cross_entropy(model(x)[1], labels[idx])
@@ -113,15 +121,25 @@ class ClassifierFeatures(nn.Module):
             classifier that cannot tell the classes apart would mean nothing).
     """
 
-    def __init__(self, data: DictConfig | dict | None, cache_dir: str, epochs: int = 8, max_images: int = 60000,
-                 min_val_accuracy: float = 0.8, seed: int = 0) -> None:
+    def __init__(
+        self,
+        data: DictConfig | dict | None,
+        cache_dir: str,
+        epochs: int = 8,
+        max_images: int = 60000,
+        min_val_accuracy: float = 0.8,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if data is None:
             raise UserInputError("metrics=classifier needs the run's data config (metrics.extractor.data=${data}).")
         config = OmegaConf.to_container(data, resolve=True) if isinstance(data, DictConfig) else dict(data)
         identity = {k: v for k, v in config.items() if k not in _LOADER_KEYS}
-        digest = hashlib.sha1(json.dumps({**identity, "epochs": epochs, "max_images": max_images, "seed": seed},
-                                         sort_keys=True, default=str).encode()).hexdigest()[:8]
+        digest = hashlib.sha1(
+            json.dumps(
+                {**identity, "epochs": epochs, "max_images": max_images, "seed": seed}, sort_keys=True, default=str
+            ).encode()
+        ).hexdigest()[:8]
         self.name = f"classifier-{digest}"  # keys the cached real statistics too
         self.path = Path(cache_dir) / f"{self.name}.pt"
         if self.path.is_file():
@@ -133,14 +151,19 @@ class ClassifierFeatures(nn.Module):
         self.net.eval()
         self.val_accuracy = float(saved["val_accuracy"])
 
-    def _train(self, config: dict[str, Any], epochs: int, max_images: int, min_val_accuracy: float,
-               seed: int) -> dict[str, Any]:
+    def _train(
+        self, config: dict[str, Any], epochs: int, max_images: int, min_val_accuracy: float, seed: int
+    ) -> dict[str, Any]:
         datamodule = instantiate(config, seed=seed, batches_per_step=1)
         datamodule.prepare_data()
         datamodule.setup("fit")
         images, labels = _labelled_images(datamodule, "train", max_images)
-        log.info("training the scoring classifier once on %d %s images: %s", len(images),
-                 type(datamodule).__name__, self.path)
+        log.info(
+            "training the scoring classifier once on %d %s images: %s",
+            len(images),
+            type(datamodule).__name__,
+            self.path,
+        )
         model = train_classifier(images, labels, epochs, seed)
         val_images, val_labels = _labelled_images(datamodule, "val", max_images)
         accuracy = _accuracy(model, val_images, val_labels)
@@ -151,8 +174,12 @@ class ClassifierFeatures(nn.Module):
                 f"(metrics.extractor.min_val_accuracy={min_val_accuracy}); its scores would not mean anything. "
                 "Train it longer (metrics.extractor.epochs=...) or use Inception (metrics=inception)."
             )
-        saved = {"state_dict": model.state_dict(), "channels": images.size(1),
-                 "num_classes": int(labels.max()) + 1, "val_accuracy": accuracy}
+        saved = {
+            "state_dict": model.state_dict(),
+            "channels": images.size(1),
+            "num_classes": int(labels.max()) + 1,
+            "val_accuracy": accuracy,
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         torch.save(saved, tmp)

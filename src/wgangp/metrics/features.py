@@ -20,7 +20,9 @@ from torch import Tensor, nn
 
 log = logging.getLogger("wgangp")
 
-INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+)
 INCEPTION_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 
 
@@ -83,8 +85,9 @@ def real_images(datamodule, n: int, split: str, batch_size: int) -> Iterator[Ten
     return chunked(lambda k, i: datamodule.eval_samples(k, index=i, **kwargs), n, batch_size)
 
 
-def reference_stats_path(stats_dir: str | Path, data_config: dict | None, datamodule, split: str,
-                         extractor_name: str, num_real: int) -> Path:
+def reference_stats_path(
+    stats_dir: str | Path, data_config: dict | None, datamodule, split: str, extractor_name: str, num_real: int
+) -> Path:
     """The cache file of one dataset's statistics: named by the data module class, split, extractor
     and sample count, plus a hash of the data config (minus loader settings), so a different root or
     resolution never reuses another's statistics."""

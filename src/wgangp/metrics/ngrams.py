@@ -47,7 +47,7 @@ class NgramCounts:
         ids = (ids.cpu().numpy() if isinstance(ids, Tensor) else np.asarray(ids)).astype(np.int64)
         if ids.ndim != 2 or not 1 <= n <= ids.shape[1]:
             raise ValueError(f"expected ids (N, seq_len) with 1 <= n <= seq_len; got shape {ids.shape} and n={n}")
-        if vocab_size ** n >= 2**63:
+        if vocab_size**n >= 2**63:
             raise ValueError(f"vocab_size={vocab_size} ** n={n} does not fit the int64 n-gram codes")
         windows = ids.shape[1] - n + 1
         codes = np.zeros((ids.shape[0], windows), dtype=np.int64)  # (N, L - n + 1)
@@ -61,8 +61,7 @@ def js_divergence(p: NgramCounts, q: NgramCounts) -> float:
     """Jensen-Shannon divergence in bits between the empirical distributions of two count tables:
     JS(P, Q) = KL(P || M) / 2 + KL(Q || M) / 2 with M = (P + Q) / 2, 0 log 0 = 0. Symmetric, in [0, 1]."""
     if (p.n, p.vocab_size) != (q.n, q.vocab_size):
-        raise ValueError(f"cannot compare {p.n}-grams over {p.vocab_size} symbols with {q.n}-grams over "
-                         f"{q.vocab_size}")
+        raise ValueError(f"cannot compare {p.n}-grams over {p.vocab_size} symbols with {q.n}-grams over {q.vocab_size}")
     if p.total == 0 or q.total == 0:
         raise ValueError("both corpora need at least one n-gram")
     support = np.union1d(p.codes, q.codes)  # (K,)
@@ -82,8 +81,12 @@ def js_divergence(p: NgramCounts, q: NgramCounts) -> float:
     return float(min(max(0.5 * kl_to_m(pp) + 0.5 * kl_to_m(qq), 0.0), 1.0))
 
 
-def ngram_js(generated: Tensor | np.ndarray, reference: Tensor | np.ndarray | dict[int, NgramCounts],
-             vocab_size: int, orders: tuple[int, ...] = (1, 2, 3, 4)) -> dict[int, float]:
+def ngram_js(
+    generated: Tensor | np.ndarray,
+    reference: Tensor | np.ndarray | dict[int, NgramCounts],
+    vocab_size: int,
+    orders: tuple[int, ...] = (1, 2, 3, 4),
+) -> dict[int, float]:
     """{n: JS in bits} between the n-gram distributions of generated ids (N, seq_len) and reference
     ids (M, seq_len), or reference counts precomputed per order (to count a fixed corpus once)."""
     if not isinstance(reference, dict):

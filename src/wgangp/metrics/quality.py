@@ -77,8 +77,16 @@ class QualityScores(nn.Module):
         sync: gather states across DDP ranks in compute() (every rank must then call it).
     """
 
-    def __init__(self, extractor: nn.Module, probe: Tensor, splits: int = 10, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, seed: int = 0, sync: bool = True) -> None:
+    def __init__(
+        self,
+        extractor: nn.Module,
+        probe: Tensor,
+        splits: int = 10,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        seed: int = 0,
+        sync: bool = True,
+    ) -> None:
         super().__init__()
         self.shared = SharedExtractor(extractor)
         dims = {k: v.flatten(1).size(1) for k, v in extractor(probe).items()}
@@ -88,13 +96,15 @@ class QualityScores(nn.Module):
         self.inception_score = self.fid = self.kid = None
         warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer")  # they are few
         if "logits" in dims:
-            self.inception_score = InceptionScore(ExtractorOutput(self.shared, "logits", dims["logits"]),
-                                                  splits=splits, **kw)
+            self.inception_score = InceptionScore(
+                ExtractorOutput(self.shared, "logits", dims["logits"]), splits=splits, **kw
+            )
         if "pool" in dims:
             pool = ExtractorOutput(self.shared, "pool", dims["pool"])
             self.fid = FrechetInceptionDistance(pool, reset_real_features=False, **kw)
-            self.kid = KernelInceptionDistance(pool, subsets=kid_subsets, subset_size=self.kid_subset_size,
-                                               reset_real_features=False, **kw)
+            self.kid = KernelInceptionDistance(
+                pool, subsets=kid_subsets, subset_size=self.kid_subset_size, reset_real_features=False, **kw
+            )
         self.num_fake = SumMetric(**kw)  # generated images over all ranks (IS chunks, KID subset size)
         self._kid_real_rows = 0
 
@@ -180,8 +190,11 @@ class QualityScores(nn.Module):
     def _one_tensor_per_list_state(self) -> None:
         """torchmetrics gathers a list state (dist_reduce_fx=None) element by element, so every rank must
         hold as many elements: one tensor each, (0, D) where a rank has no rows."""
-        lists = [(self.inception_score, "features", "logits"), (self.kid, "real_features", "pool"),
-                 (self.kid, "fake_features", "pool")]
+        lists = [
+            (self.inception_score, "features", "logits"),
+            (self.kid, "real_features", "pool"),
+            (self.kid, "fake_features", "pool"),
+        ]
         for metric, name, key in lists:
             if metric is None:
                 continue

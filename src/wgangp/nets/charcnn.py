@@ -17,8 +17,9 @@ def _text_shape(data_shape: tuple[int, ...], net: str) -> tuple[int, int]:
     """(vocab_size, seq_len) of a one-hot text data_shape, else ValueError."""
     shape = tuple(int(s) for s in data_shape)
     if len(shape) != 2:
-        raise ValueError(f"{net} needs one-hot text data of shape (vocab_size, seq_len), e.g. data=text; "
-                         f"got data_shape={shape}")
+        raise ValueError(
+            f"{net} needs one-hot text data of shape (vocab_size, seq_len), e.g. data=text; got data_shape={shape}"
+        )
     return shape[0], shape[1]
 
 
@@ -45,8 +46,15 @@ class CharCNNGenerator(nn.Module):
     vocabulary -> softmax over the vocabulary axis: (N, vocab_size, seq_len), each position a
     distribution over characters."""
 
-    def __init__(self, data_shape: tuple[int, ...], latent_dim: int = 128, dim: int = 512, blocks: int = 5,
-                 kernel_size: int = 5, residual_scale: float = 0.3) -> None:
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        latent_dim: int = 128,
+        dim: int = 512,
+        blocks: int = 5,
+        kernel_size: int = 5,
+        residual_scale: float = 0.3,
+    ) -> None:
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
         vocab_size, self.seq_len = _text_shape(self.data_shape, "CharCNNGenerator")
@@ -67,8 +75,15 @@ class CharCNNCritic(nn.Module):
     input only, as a gradient penalty needs (Sec. 4); `uses_penalty` is accepted as by every critic, with
     nothing to swap."""
 
-    def __init__(self, data_shape: tuple[int, ...], dim: int = 512, blocks: int = 5, kernel_size: int = 5,
-                 residual_scale: float = 0.3, uses_penalty: bool = False) -> None:
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        dim: int = 512,
+        blocks: int = 5,
+        kernel_size: int = 5,
+        residual_scale: float = 0.3,
+        uses_penalty: bool = False,
+    ) -> None:
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
         vocab_size, seq_len = _text_shape(self.data_shape, "CharCNNCritic")

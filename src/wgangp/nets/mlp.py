@@ -35,7 +35,11 @@ class MLPGenerator(nn.Module):
     """
 
     def __init__(
-        self, data_shape: tuple[int, ...], latent_dim: int = 128, width: int = 512, hidden_layers: int = 3,
+        self,
+        data_shape: tuple[int, ...],
+        latent_dim: int = 128,
+        width: int = 512,
+        hidden_layers: int = 3,
         tanh: bool = True,
     ):
         super().__init__()
@@ -54,8 +58,9 @@ class MLPCritic(nn.Module):
     depends on its own input only (Sec. 4). `uses_penalty` is accepted as by every critic; with no norm
     there is nothing to swap."""
 
-    def __init__(self, data_shape: tuple[int, ...], width: int = 512, hidden_layers: int = 3,
-                 uses_penalty: bool = False):
+    def __init__(
+        self, data_shape: tuple[int, ...], width: int = 512, hidden_layers: int = 3, uses_penalty: bool = False
+    ):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.net = relu_mlp(math.prod(self.data_shape), 1, width, hidden_layers)

@@ -72,8 +72,9 @@ class RandomArchGenerator(DCGANGenerator):
     """The generator of Table 1 architecture `arch_seed`; `arch` holds the sampled choices and the seed.
     `filter_scale` < 1 narrows every layer (CPU presets only; the paper's nets have filter_scale 1)."""
 
-    def __init__(self, data_shape: tuple[int, ...], arch_seed: int, latent_dim: int = 128,
-                 filter_scale: float = 1.0) -> None:
+    def __init__(
+        self, data_shape: tuple[int, ...], arch_seed: int, latent_dim: int = 128, filter_scale: float = 1.0
+    ) -> None:
         arch = sample_architecture(arch_seed)
         super().__init__(data_shape, latent_dim=latent_dim, **generator_kwargs(arch, filter_scale))
         self.arch = {"arch_seed": int(arch_seed), **arch}
@@ -86,8 +87,9 @@ class RandomArchCritic(DCGANCritic):
     sampled choice and the attribute `norm` says what was built. `filter_scale`: see RandomArchGenerator.
     """
 
-    def __init__(self, data_shape: tuple[int, ...], arch_seed: int, uses_penalty: bool = False,
-                 filter_scale: float = 1.0) -> None:
+    def __init__(
+        self, data_shape: tuple[int, ...], arch_seed: int, uses_penalty: bool = False, filter_scale: float = 1.0
+    ) -> None:
         arch = sample_architecture(arch_seed)
         super().__init__(data_shape, uses_penalty=uses_penalty, **critic_kwargs(arch, filter_scale))
         self.arch = {"arch_seed": int(arch_seed), **arch}

@@ -80,8 +80,14 @@ class _AvgPool2d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, pool: nn.AvgPool2d) -> Tensor:
-        ctx.args = (_pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size), _pair(pool.padding),
-                    pool.ceil_mode, pool.count_include_pad, pool.divisor_override)
+        ctx.args = (
+            _pair(pool.kernel_size),
+            _pair(pool.stride or pool.kernel_size),
+            _pair(pool.padding),
+            pool.ceil_mode,
+            pool.count_include_pad,
+            pool.divisor_override,
+        )
         ctx.save_for_backward(x)
         ctx.set_materialize_grads(False)
         return F.avg_pool2d(x, *ctx.args)
@@ -111,8 +117,18 @@ def with_torch_units(module: nn.Module) -> nn.Module:
         elif isinstance(child, ReLU):
             setattr(module, name, nn.ReLU())
         elif isinstance(child, AvgPool2d):
-            setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
-                                               child.count_include_pad, child.divisor_override))
+            setattr(
+                module,
+                name,
+                nn.AvgPool2d(
+                    child.kernel_size,
+                    child.stride,
+                    child.padding,
+                    child.ceil_mode,
+                    child.count_include_pad,
+                    child.divisor_override,
+                ),
+            )
         else:
             with_torch_units(child)
     return module

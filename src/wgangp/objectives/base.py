@@ -227,8 +227,9 @@ class GANObjective(L.LightningModule):
         scaler = self._grad_scaler()
         return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
-    def critic_step(self, real: Tensor, fake: Tensor, opt_d: torch.optim.Optimizer, rng: torch.Generator
-                    ) -> dict[str, Tensor]:
+    def critic_step(
+        self, real: Tensor, fake: Tensor, opt_d: torch.optim.Optimizer, rng: torch.Generator
+    ) -> dict[str, Tensor]:
         """One critic update on a real and a fake batch (Alg. 1 l.6-9, then clipping where the objective
         clips); returns the step's loss terms. The Fig. 1a experiment calls it with its own fake points."""
         terms = self.critic_terms(real, fake, rng)  # l.6-7
@@ -315,10 +316,16 @@ class GANObjective(L.LightningModule):
         if self._first_nonfinite_iter is None or int(self._first_nonfinite_iter) < 0:
             return
         names = [f"train/{n}" for n, b in zip(self._term_names, self._first_nonfinite_terms.tolist(), strict=True) if b]
-        last = getattr(next((c for c in getattr(self._trainer, "callbacks", []) if hasattr(c, "last_path")), None),
-                       "last_path", None)  # the IterationCheckpoint callback's, if any was written
-        kept = (f"so {last} holds the last good state" if last is not None and last.is_file() else
-                "and none had been written yet, so rerun from the start")
+        last = getattr(
+            next((c for c in getattr(self._trainer, "callbacks", []) if hasattr(c, "last_path")), None),
+            "last_path",
+            None,
+        )  # the IterationCheckpoint callback's, if any was written
+        kept = (
+            f"so {last} holds the last good state"
+            if last is not None and last.is_file()
+            else "and none had been written yet, so rerun from the start"
+        )
         raise NonFiniteError(
             f"non-finite {', '.join(names)} at generator iteration {int(self._first_nonfinite_iter)}: training "
             f"stopped and no checkpoint was written after it, {kept}. "
@@ -350,8 +357,10 @@ class GANObjective(L.LightningModule):
         """
         opt_g, opt_d = self.optimizers(use_pl_optimizer=False)
         critic_extra = {"weight_decay": self.critic_weight_decay} if self.critic_weight_decay else {}
-        for name, opt, factory, extra in [("generator", opt_g, self.generator_optimizer_factory, {}),
-                                          ("critic", opt_d, self.optimizer_factory, critic_extra)]:
+        for name, opt, factory, extra in [
+            ("generator", opt_g, self.generator_optimizer_factory, {}),
+            ("critic", opt_d, self.optimizer_factory, critic_extra),
+        ]:
             configured = {**getattr(factory, "keywords", {}), **extra}
             for group in opt.param_groups:
                 for key, value in configured.items():
@@ -360,7 +369,8 @@ class GANObjective(L.LightningModule):
                     value = type(group[key])(value) if isinstance(group[key], tuple | list) else value
                     if group[key] != value:
                         log.info(
-                            "%s optimizer: %s %s from the checkpoint -> %s as configured", name, key, group[key], value)
+                            "%s optimizer: %s %s from the checkpoint -> %s as configured", name, key, group[key], value
+                        )
                         group[key] = value
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

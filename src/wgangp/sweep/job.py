@@ -77,8 +77,10 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
         score = metrics.get(score_name)
         if score is None:
             status, retry = "failed", True
-            reason = (f"the run finished but logged no {score_name} (is the quality metric's feature extractor "
-                      "available? see the warnings in the run's log)")
+            reason = (
+                f"the run finished but logged no {score_name} (is the quality metric's feature extractor "
+                "available? see the warnings in the run's log)"
+            )
         elif not math.isfinite(score):
             status, reason, retry = "failed", f"non-finite {score_name}: {score}", False
         else:
@@ -88,15 +90,22 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
     except ValueError:
         arch = None
     result = make_result(
-        status=status, reason=reason, retry=retry, score_name=score_name, metrics=metrics,
-        objective=HydraConfig.get().runtime.choices.get("objective"), arch_seed=arch_seed, arch=arch,
-        generator_iters=record.get("generator_iter"), target_generator_iters=target,
-        seconds=time.perf_counter() - t0, attempt=(previous or {}).get("attempt", 0) + 1,
-        sweep=cfg.sweep.name, run_dir=str(run_dir),
+        status=status,
+        reason=reason,
+        retry=retry,
+        score_name=score_name,
+        metrics=metrics,
+        objective=HydraConfig.get().runtime.choices.get("objective"),
+        arch_seed=arch_seed,
+        arch=arch,
+        generator_iters=record.get("generator_iter"),
+        target_generator_iters=target,
+        seconds=time.perf_counter() - t0,
+        attempt=(previous or {}).get("attempt", 0) + 1,
+        sweep=cfg.sweep.name,
+        run_dir=str(run_dir),
     )
     write_result(run_dir, result)
     _finish_wandb(result)
     log.info("%s: %s, %s = %s", run_dir, status, score_name, result["score"])
     return result["score"]
-
-

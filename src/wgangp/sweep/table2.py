@@ -61,8 +61,10 @@ class Sweep:
             if result is None:
                 lines.append(f"{objective} arch_seed {k}: missing (no {RESULT_FILE}: not started, running or killed)")
             elif result["status"] != "ok":
-                lines.append(f"{objective} arch_seed {k}: failed at generator iteration "
-                             f"{result.get('generator_iters')}: {result.get('reason')}")
+                lines.append(
+                    f"{objective} arch_seed {k}: failed at generator iteration "
+                    f"{result.get('generator_iters')}: {result.get('reason')}"
+                )
         return lines
 
 
@@ -126,8 +128,15 @@ def outcome_counts(
         for k in sweep.arch_seeds:
             a, b = (sweep.score(o, k) for o in (first, second))
             ok_a, ok_b = a is not None and a > t, b is not None and b > t
-            counts[COLUMNS[0] if ok_a and not ok_b else COLUMNS[1] if ok_b and not ok_a
-                   else COLUMNS[2] if ok_a else COLUMNS[3]] += 1
+            counts[
+                COLUMNS[0]
+                if ok_a and not ok_b
+                else COLUMNS[1]
+                if ok_b and not ok_a
+                else COLUMNS[2]
+                if ok_a
+                else COLUMNS[3]
+            ] += 1
         rows.append({"min score": t, **counts})
     return rows
 
@@ -163,24 +172,32 @@ def report(sweep: Sweep, thresholds: Sequence[float] = TABLE_2_THRESHOLDS) -> st
     compared: set[str] = set()
     if {GAN, WGAN_GP} <= objectives:
         compared |= {GAN, WGAN_GP}
-        parts += [f"## Table 2: outcomes of training {n} random architectures (success: score > min score)",
-                  markdown_table(outcome_counts(sweep, thresholds))]
+        parts += [
+            f"## Table 2: outcomes of training {n} random architectures (success: score > min score)",
+            markdown_table(outcome_counts(sweep, thresholds)),
+        ]
     if {WGAN_GP, ONE_SIDED} <= objectives:
         compared |= {WGAN_GP, ONE_SIDED}
         wins = pairwise_wins(sweep)
-        parts += [f"## App. C: two-sided vs one-sided penalty over {n} architectures",
-                  f"The two-sided penalty scored higher in {wins[WGAN_GP]} architectures, the one-sided in "
-                  f"{wins[ONE_SIDED]}; neither in {wins['neither']} (equal, or both failed or missing). "
-                  "(Paper: 100 vs 77 of 174.)"]
+        parts += [
+            f"## App. C: two-sided vs one-sided penalty over {n} architectures",
+            f"The two-sided penalty scored higher in {wins[WGAN_GP]} architectures, the one-sided in "
+            f"{wins[ONE_SIDED]}; neither in {wins['neither']} (equal, or both failed or missing). "
+            "(Paper: 100 vs 77 of 174.)",
+        ]
     if not compared:
         raise UserInputError(
             f"{sweep.directory} has runs of {sorted(objectives)}: Table 2 needs both {GAN} and {WGAN_GP}, App. C "
             f"both {WGAN_GP} and {ONE_SIDED}. Point SWEEP_DIR at a sweep of sweeps/random_archs*.yaml or one_sided."
         )
     scored = {o: [s for k in sweep.arch_seeds if (s := sweep.score(o, k)) is not None] for o in sorted(compared)}
-    parts.append("Final scores: " + "; ".join(
-        f"{o} {len(v)}/{n} finished" + (f", median {sorted(v)[len(v) // 2]:.2f}, max {max(v):.2f}" if v else "")
-        for o, v in scored.items()))
+    parts.append(
+        "Final scores: "
+        + "; ".join(
+            f"{o} {len(v)}/{n} finished" + (f", median {sorted(v)[len(v) // 2]:.2f}, max {max(v):.2f}" if v else "")
+            for o, v in scored.items()
+        )
+    )
     problems = sweep.problems(compared)
     parts.append(f"## Failed or missing runs ({len(problems)}), counted as not succeeded")
     parts.append("\n".join(f"- {p}" for p in problems) if problems else "none")
