@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,21 @@ def run_cli(script: str, *args: str, timeout: float = 300, env: dict | None = No
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def spawn_train(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    """`python src/train.py` on TINY settings in run_dir, in the background (for kill and lock tests)."""
+    args = [sys.executable, str(REPO / "src/train.py"), *TINY, f"hydra.run.dir={run_dir}", *overrides]
+    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until `path` exists while `proc` keeps running (its stderr is the failure message otherwise)."""
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline
+        time.sleep(0.05)
 
 
 def set_up(datamodule):

@@ -19,7 +19,7 @@ def test_values_that_used_to_give_tracebacks_or_silent_truncation_are_all_named(
         "data.batch_size=1.5",
         "objective.n_critic=2.7",
         "objective.optimizer.lr=inf",
-        "callbacks.toy.every_n_iters=-1",
+        "evaluators.w1.every_n_iters=-1",
     )
     message = assert_one_paragraph(
         out,
@@ -30,7 +30,7 @@ def test_values_that_used_to_give_tracebacks_or_silent_truncation_are_all_named(
         "data.batch_size=1.5 is invalid: it must be an integer >= 1",
         "objective.n_critic=2.7 is invalid: it must be an integer >= 1",
         "objective.optimizer.lr=inf is invalid: it must be a finite number > 0",
-        "callbacks.toy.every_n_iters=-1 is invalid",
+        "evaluators.w1.every_n_iters=-1 is invalid",
         "Fix the value(s) on the command line",
     )
     assert message.count("is invalid") == 7

@@ -129,9 +129,9 @@ def test_a_truncated_png_read_in_a_dataloader_worker_is_one_paragraph(tmp_path):
         "data.batch_size=32",
         *IMAGE_RUN,
         # no callback draws real images in the main process first: the workers meet the file
-        "callbacks.critic_validation=null",
-        "callbacks.quality=null",
-        "callbacks.samples=null",
+        "evaluators.critic_validation=null",
+        "evaluators.quality=null",
+        "evaluators.samples=null",
         f"hydra.run.dir={tmp_path / 'run'}",
         env={"OMP_NUM_THREADS": "1"},
     )

@@ -7,23 +7,16 @@ TensorBoard purges its events past it, and W&B continues the checkpoint's run id
 
 import csv
 import signal
-import subprocess
-import sys
 import time
 
 import torch
 import wandb
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY
+from conftest import spawn_train
 from wgangp.train import train
 
 METRIC = "train/critic_loss"
-
-
-def _spawn(run_dir, *overrides):
-    args = [sys.executable, str(REPO / "src/train.py"), *TINY, f"hydra.run.dir={run_dir}", *overrides]
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def csv_series(run_dir, metric=METRIC):
@@ -64,10 +57,10 @@ def test_sigkill_then_resume_keeps_every_row_once(tiny_config, tmp_path):
     # checkpoint a kill loses rows before it, and without the truncation the resume repeats rows after it
     common = ["logger=tensorboard", "logger.csv.flush_every_rows=7", "callbacks.checkpoint.last_every_n_iters=5"]
     run = tmp_path / "killed"
-    k, on_disk = _kill_with_rows_past_the_checkpoint(_spawn(run, f"generator_iters={n}", *common), run)
+    k, on_disk = _kill_with_rows_past_the_checkpoint(spawn_train(run, f"generator_iters={n}", *common), run)
     assert on_disk[:k] == list(range(1, k + 1))  # nothing up to the checkpoint was lost to the kill
     end = k + 6
-    resumed = _spawn(run, f"generator_iters={end}", "ckpt_path=last", *common)
+    resumed = spawn_train(run, f"generator_iters={end}", "ckpt_path=last", *common)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
 
     train(tiny_config(f"generator_iters={end}", *common, run_dir=tmp_path / "straight"))

@@ -4,37 +4,21 @@ import fcntl
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
-from conftest import REPO, TINY, run_cli
+from conftest import TINY, run_cli, spawn_train, wait_for
 from wgangp.errors import UserInputError
 from wgangp.run_lock import LOCK_NAME, acquire, release
 from wgangp.train import train
 
 
-def _spawn(run_dir, *overrides):
-    args = [sys.executable, str(REPO / "src/train.py"), *TINY, f"hydra.run.dir={run_dir}", *overrides]
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(path, proc, timeout=120):
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline
-        time.sleep(0.05)
-
-
 def test_second_run_on_a_directory_in_use_refuses_naming_the_holder(tmp_path):
     run = tmp_path / "run"
-    first = _spawn(run, "generator_iters=100000", "callbacks.checkpoint.last_every_n_iters=1")
+    first = spawn_train(run, "generator_iters=100000", "callbacks.checkpoint.last_every_n_iters=1")
     try:
-        _wait_for(run / "checkpoints/last.ckpt", first)  # training, holding the lock
+        wait_for(run / "checkpoints/last.ckpt", first)  # training, holding the lock
         first.send_signal(signal.SIGSTOP)  # paused (it keeps its lock), so it leaves the CPU to the second run
         hydra_config = (run / ".hydra/config.yaml").read_bytes()
         second = run_cli("train.py", *TINY, f"hydra.run.dir={run}", "seed=1", "generator_iters=3")

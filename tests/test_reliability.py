@@ -3,14 +3,12 @@
 import errno
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
 
-from conftest import REPO, TINY, run_cli
+from conftest import TINY, run_cli, spawn_train, wait_for
 from wgangp.callbacks.checkpoint import atomic_save_checkpoint
 from wgangp.errors import CheckpointWriteError, NonFiniteError
 from wgangp.nets.mlp import MLPCritic
@@ -18,26 +16,17 @@ from wgangp.train import train
 
 
 def test_invalid_values_are_all_named_before_training(tmp_path):
-    out = run_cli(
-        "train.py",
-        *TINY,
-        f"hydra.run.dir={tmp_path}",
+    invalid = [
         "objective.n_critic=0",
         "objective.gp_weight=-1",
         "objective.optimizer.lr=-0.1",
         "data.batch_size=0",
         "model.generator.latent_dim=0",
         "generator_iters=0",
-    )
+    ]
+    out = run_cli("train.py", *TINY, f"hydra.run.dir={tmp_path}", *invalid)
     assert out.returncode == 2
-    for text in [
-        "objective.n_critic=0",
-        "objective.gp_weight=-1",
-        "objective.optimizer.lr=-0.1",
-        "data.batch_size=0",
-        "model.generator.latent_dim=0",
-        "generator_iters=0",
-    ]:
+    for text in invalid:
         assert text in out.stderr, text
     assert "Traceback" not in out.stderr and not (tmp_path / "checkpoints").exists()
 
@@ -117,19 +106,6 @@ def test_interrupted_rename_or_full_disk_leaves_the_old_checkpoint(tiny_config, 
     torch.load(last, weights_only=False)
 
 
-def _spawn(run_dir, *overrides):
-    args = [sys.executable, str(REPO / "src/train.py"), *TINY, f"hydra.run.dir={run_dir}", *overrides]
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_checkpoint(path, proc, timeout=120):
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline
-        time.sleep(0.05)
-
-
 def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
 
@@ -138,9 +114,9 @@ def _weights(path):
 def test_killed_run_resumes_to_the_uninterrupted_weights(tiny_config, tmp_path, sig):
     n = 150
     run = tmp_path / "killed"
-    proc = _spawn(run, f"generator_iters={n}", "callbacks.checkpoint.last_every_n_iters=1")
+    proc = spawn_train(run, f"generator_iters={n}", "callbacks.checkpoint.last_every_n_iters=1")
     last = run / "checkpoints/last.ckpt"
-    _wait_for_checkpoint(last, proc)
+    wait_for(last, proc)
     time.sleep(0.5)
     proc.send_signal(sig)
     code = proc.wait(timeout=60)
@@ -148,7 +124,7 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tiny_config, tmp_path, 
     assert 0 < stopped_at < n, "the run finished before the signal; raise n"
     if sig == signal.SIGTERM:  # saved a checkpoint after the current iteration, said so, exited 143
         assert code == 128 + 15 and "resume" in proc.stderr.read()
-    resumed = _spawn(run, f"generator_iters={n}", "ckpt_path=last", "callbacks.checkpoint.last_every_n_iters=50")
+    resumed = spawn_train(run, f"generator_iters={n}", "ckpt_path=last", "callbacks.checkpoint.last_every_n_iters=50")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     train(tiny_config(f"generator_iters={n}", run_dir=tmp_path / "straight"))
     reference = _weights(tmp_path / "straight/checkpoints/last.ckpt")

@@ -144,17 +144,23 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.*optimizer.weight_decay": NON_NEGATIVE,
     "objective.*optimizer.momentum": FRACTION,
     "objective.*optimizer.alpha": FRACTION,
-    # trainer and callbacks: intervals and sizes
+    # trainer, callbacks and evaluators: intervals and sizes
     "trainer.log_every_n_steps": count(0, note="0 logs never"),
-    "callbacks.*.every_n_iters": INTERVAL,
-    "callbacks.*.last_every_n_iters": INTERVAL,
-    "callbacks.*.plot_every_n_iters": INTERVAL,
-    "callbacks.*.refresh_rate": count(0),
-    "callbacks.*.num_print": count(0),
-    "callbacks.*.num_*": count(1),
-    "callbacks.*.batch_size": count(1),
-    "callbacks.*.kid_subset*": count(1),
-    "callbacks.*.splits": count(1),
+    **{
+        f"{group}.*.{field}": rule
+        for group in ("callbacks", "evaluators")
+        for field, rule in {
+            "every_n_iters": INTERVAL,
+            "last_every_n_iters": INTERVAL,
+            "plot_every_n_iters": INTERVAL,
+            "refresh_rate": count(0),
+            "num_print": count(0),
+            "num_*": count(1),
+            "batch_size": count(1),
+            "kid_subset*": count(1),
+            "splits": count(1),
+        }.items()
+    },
 }
 
 # conf/eval.yaml
