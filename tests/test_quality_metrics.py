@@ -278,7 +278,6 @@ def random_inception_weights(tmp_path, monkeypatch):
     return path
 
 
-@pytest.mark.slow
 def test_scores_equal_torch_fidelity_calculate_metrics_with_the_same_inception(random_inception_weights):
     import torch_fidelity
 
