@@ -82,6 +82,13 @@ def write_all(root: Path) -> dict:
     }
 
 
+def set_up(datamodule):
+    """prepare_data() and setup(), as wgangp.build.build calls them; returns the module."""
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
 def rate(batches, finish, steps: int) -> float:
     """Samples per second over `steps` generator iterations after 2 warm-up iterations."""
     for _ in range(2):
@@ -110,7 +117,8 @@ def main() -> None:
     print(f"samples/second, batch {BATCH} x {PER_STEP} per generator iteration, torch threads 1")
     print(f"{'data':<20}{'on-device':>12}{'loader, 0 workers':>20}{'loader, 2 workers':>20}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, make in write_all(Path(tmp)).items():
+        for name, make_module in write_all(Path(tmp)).items():
+            make = lambda f=make_module, **kw: set_up(f(**kw))  # noqa: E731
             streamed = "lsun" in name or "imagenet" in name or "folder" in name
             memory = make(in_memory=True, **kw) if streamed else make(**kw)
             cells = [

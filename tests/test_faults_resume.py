@@ -133,3 +133,24 @@ def test_a_changed_learning_rate_is_what_trains_and_what_is_recorded(tiny_config
     train(tiny_config("generator_iters=3", f"ckpt_path={toy_checkpoint}", run_dir=tmp_path / "old_lr"))
     old = _load(tmp_path / "old_lr/checkpoints/last.ckpt")["state_dict"]
     assert any(not torch.equal(v, resumed["state_dict"][k]) for k, v in old.items())
+
+
+def test_a_critic_weight_decay_removed_on_resume_is_removed_from_the_optimizer(tiny_config, tmp_path):
+    """critic_weight_decay 1e-3 -> 0: the restored critic optimizer trains without decay, as recorded."""
+    first = tmp_path / "decayed"
+    train(tiny_config("generator_iters=2", "objective.critic_weight_decay=1e-3", run_dir=first))
+    assert _load(first / "checkpoints/last.ckpt")["optimizer_states"][1]["param_groups"][0]["weight_decay"] == 1e-3
+    ckpt = first / "checkpoints/last.ckpt"
+    train(tiny_config("generator_iters=3", f"ckpt_path={ckpt}", run_dir=tmp_path / "resumed"))
+    resumed = _load(tmp_path / "resumed/checkpoints/last.ckpt")
+    assert resumed["wgangp"]["run_config"]["objective"]["critic_weight_decay"] == 0.0
+    assert [s["param_groups"][0]["weight_decay"] for s in resumed["optimizer_states"]] == [0.0, 0.0]
+
+
+def test_a_checkpoint_of_the_earlier_step_counter_is_refused_naming_its_format(tiny_config, toy_checkpoint, tmp_path):
+    old = _load(toy_checkpoint)
+    del old["wgangp"]["format"]  # what checkpoints before format 2 look like
+    path = tmp_path / "format1.ckpt"
+    torch.save(old, path)
+    with pytest.raises(UserInputError, match="checkpoint format 1, and this version of wgangp resumes only format 2"):
+        train(tiny_config("generator_iters=3", f"ckpt_path={path}", run_dir=tmp_path / "resumed"))

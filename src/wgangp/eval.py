@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from wgangp.build import CONF_DIR, REPO_ROOT, build
 from wgangp.cli import entry_point
 from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
+from wgangp.errors import UserInputError
 from wgangp.evaluation.base import Evaluator
 from wgangp.sampling import eval_mode, load_checkpoint
 
@@ -56,6 +57,12 @@ def evaluate(cfg: DictConfig) -> dict:
         cfg.data = run_config["data"]  # so `${data}` (metrics=classifier's extractor) means the run's data
     settings = OmegaConf.to_container(cfg.evaluators, resolve=True)  # resolved here, where `data` is the run's
     configs = evaluator_configs(run_config.get("evaluators") or {}, settings)
+    if not configs:
+        raise UserInputError(
+            f"{ckpt_path}'s run config selects no evaluators, so there is nothing to score: it was written by a "
+            "wgangp before the evaluators (checkpoint format 1) or trained on a data config that lists none. "
+            "Sample it with src/sample.py and score the samples, or evaluate a checkpoint of a current run."
+        )
     result: dict = {"ckpt_path": str(ckpt_path.resolve()), "generator_iter": info["generator_iter"], "seed": cfg.seed}
     for name, config in configs.items():
         evaluator: Evaluator = instantiate(config)

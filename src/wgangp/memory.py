@@ -25,9 +25,8 @@ from wgangp.rng import NOISE, step_generator
 
 SKIP_ENV = "WGANGP_SKIP_MEMORY_CHECK"
 # Peak memory over saved-for-backward bytes: the backward pass's gradient buffers and the allocator's
-# freed-but-held pages. Measured as the rise of ru_maxrss over 2 iterations of the toy WGAN-GP step
-# (toy_mlp, fp32, CPU) at batch 50000 and 100000: 1366 MB and 2710 MB for 620 MB and 1239 MB saved
-# (tests/test_faults_memory.py checks the estimate against a measured peak).
+# freed-but-held pages: the ratio of the rise of ru_maxrss to the saved bytes over 2 iterations of the toy
+# WGAN-GP step at large batches (tests/test_faults_memory.py checks the estimate against a measured peak).
 BACKWARD_OVERHEAD = 2.2
 PROBE_BATCHES = (2, 4)  # batch norm needs 2 samples
 

@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from wgangp.errors import UserInputError
+from wgangp.objectives.base import CHECKPOINT_FORMAT
 
 log = logging.getLogger("wgangp")
 
@@ -101,6 +102,19 @@ _ABSENT = object()  # a key one side has and the other has not
 def _show(value: Any) -> str:
     text = "(absent)" if value is _ABSENT else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_checkpoint_format(info: dict, ckpt_path: str) -> None:
+    """Refuse to resume a checkpoint of an older layout (objectives/base.py CHECKPOINT_FORMAT): before
+    format 2, Lightning's global_step counted every optimizer step, so the run would not continue exactly."""
+    found = int(info.get("format", 1))
+    if found != CHECKPOINT_FORMAT:
+        raise UserInputError(
+            f"ckpt_path={ckpt_path} has checkpoint format {found}, and this version of wgangp resumes only format "
+            f"{CHECKPOINT_FORMAT} (format 1 counted Lightning's global_step in optimizer steps of both players, "
+            "so its run cannot continue exactly). Its generator still samples (src/sample.py); "
+            "to train further, start a new run without ckpt_path."
+        )
 
 
 def check_resume_compatible(

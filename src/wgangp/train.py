@@ -21,13 +21,13 @@ from omegaconf import DictConfig
 
 from wgangp.build import CONF_DIR, build
 from wgangp.callbacks.checkpoint import IterationCheckpoint
-from wgangp.cli import report_and_exit
+from wgangp.cli import entry_point
 from wgangp.config_checks import check_config
 from wgangp.errors import TrainingInterrupted, UserInputError
 from wgangp.loggers import continue_loggers
 from wgangp.memory import check_memory
 from wgangp.precision import configure_numerics
-from wgangp.resume import check_resume_compatible, resolve_ckpt_path
+from wgangp.resume import check_checkpoint_format, check_resume_compatible, resolve_ckpt_path
 from wgangp.run_lock import run_directory_lock
 from wgangp.sampling import load_checkpoint
 from wgangp.sweep.job import run_sweep_job
@@ -59,6 +59,7 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
     ckpt = load_checkpoint(ckpt_path) if ckpt_path else None  # weights_only; a bad file is a UserInputError
     if ckpt is not None:
+        check_checkpoint_format(ckpt["wgangp"], ckpt_path)
         check_resume_compatible(ckpt["wgangp"]["run_config"], cfg, ckpt_path, ckpt["wgangp"]["generator_iter"])
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     try:
@@ -102,16 +103,14 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@entry_point  # one paragraph and a documented exit code; a bug keeps its traceback
 def main(cfg: DictConfig) -> float | None:
-    try:
-        if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
-            instantiate(cfg.task)(cfg)
-            return None
-        if HydraConfig.get().mode.name == "MULTIRUN":
-            return run_sweep_job(cfg, train)  # records a failed run and goes on; only an interruption comes through
-        train(cfg)
-    except Exception as e:
-        report_and_exit(e)  # one paragraph and a documented exit code; a bug keeps its traceback
+    if cfg.get("task") is not None:  # e.g. experiment=toy_value_surfaces (Fig. 1): not a training run
+        instantiate(cfg.task)(cfg)
+        return None
+    if HydraConfig.get().mode.name == "MULTIRUN":
+        return run_sweep_job(cfg, train)  # records a failed run and goes on; only an interruption comes through
+    train(cfg)
     return None
 
 

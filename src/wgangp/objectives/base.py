@@ -28,6 +28,10 @@ from wgangp.strategies import GANDDPStrategy
 
 log = logging.getLogger("wgangp")
 
+# Version of the checkpoint's layout. 2: Lightning's global_step counts generator iterations (1 counted
+# every optimizer step of both players, so a format-1 checkpoint cannot be resumed exactly).
+CHECKPOINT_FORMAT = 2
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
@@ -342,6 +346,7 @@ class GANObjective(L.LightningModule):
     # ---- checkpoint state --------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["wgangp"] = {
+            "format": CHECKPOINT_FORMAT,
             "generator_iter": self.generator_iter,
             "data_shape": list(self.generator.data_shape),
             "run_config": self.run_config,
@@ -352,24 +357,22 @@ class GANObjective(L.LightningModule):
         """Train with the configured optimizer hyperparameters, also after a resume.
 
         Lightning restores the checkpoint's optimizer states (moments and param_groups) before training
-        starts, which would bring back the checkpoint's lr, betas, ...; the run config records this run's,
-        so they are re-applied here (a changed value is logged). Runs on every start: a no-op otherwise.
+        starts, which would bring back the checkpoint's lr, betas, weight decay ...; the run config records
+        this run's. So every hyperparameter of freshly configured optimizers (configure_optimizers, on the
+        same parameters) replaces the restored one, and a change is logged. A no-op on a fresh run.
         """
-        opt_g, opt_d = self.optimizers(use_pl_optimizer=False)
-        critic_extra = {"weight_decay": self.critic_weight_decay} if self.critic_weight_decay else {}
-        for name, opt, factory, extra in [
-            ("generator", opt_g, self.generator_optimizer_factory, {}),
-            ("critic", opt_d, self.optimizer_factory, critic_extra),
-        ]:
-            configured = {**getattr(factory, "keywords", {}), **extra}
-            for group in opt.param_groups:
+        for name, opt, fresh in zip(
+            ("generator", "critic"), self.optimizers(use_pl_optimizer=False), self.configure_optimizers(), strict=True
+        ):
+            for group, configured in zip(opt.param_groups, fresh.param_groups, strict=True):
                 for key, value in configured.items():
-                    if key not in group or key == "params":
-                        continue
-                    value = type(group[key])(value) if isinstance(group[key], tuple | list) else value
-                    if group[key] != value:
+                    if key != "params" and group.get(key) != value:
                         log.info(
-                            "%s optimizer: %s %s from the checkpoint -> %s as configured", name, key, group[key], value
+                            "%s optimizer: %s %s from the checkpoint -> %s as configured",
+                            name,
+                            key,
+                            group.get(key),
+                            value,
                         )
                         group[key] = value
 
