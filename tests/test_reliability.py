@@ -73,6 +73,7 @@ def test_nan_guard_names_iteration_and_term_and_keeps_the_last_good_checkpoint(t
     with pytest.raises(NonFiniteError, match="at generator iteration 3") as info:
         train(cfg)
     assert "train/critic_loss" in str(info.value)
+    assert f"{tmp_path / 'run/checkpoints/last.ckpt'} holds the last good state" in str(info.value)
     ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
     assert ckpt["wgangp"]["generator_iter"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())

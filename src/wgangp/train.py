@@ -23,7 +23,7 @@ from wgangp.build import CONF_DIR, build
 from wgangp.callbacks.checkpoint import IterationCheckpoint
 from wgangp.cli import entry_point
 from wgangp.config_checks import check_config
-from wgangp.errors import TrainingInterrupted, UserInputError
+from wgangp.errors import NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.loggers import continue_loggers
 from wgangp.memory import check_memory
 from wgangp.precision import configure_numerics
@@ -92,6 +92,14 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
     except SIGTERMException:
         if checkpointing is None or checkpointing.interrupted is None:
             raise
+    except NonFiniteError as e:  # say what the run directory keeps
+        last = checkpointing.last_path if checkpointing is not None else None
+        kept = (
+            f"{last} holds the last good state; resume from it with ckpt_path=last once fixed."
+            if last is not None and last.is_file()
+            else "No checkpoint holds a good state: none had been written yet, so rerun from the start."
+        )
+        raise NonFiniteError(f"{e} {kept}") from e
     finally:
         if record is not None:
             record["generator_iter"] = objective.generator_iter

@@ -320,21 +320,11 @@ class GANObjective(L.LightningModule):
         if self._first_nonfinite_iter is None or int(self._first_nonfinite_iter) < 0:
             return
         names = [f"train/{n}" for n, b in zip(self._term_names, self._first_nonfinite_terms.tolist(), strict=True) if b]
-        last = getattr(
-            next((c for c in getattr(self._trainer, "callbacks", []) if hasattr(c, "last_path")), None),
-            "last_path",
-            None,
-        )  # the IterationCheckpoint callback's, if any was written
-        kept = (
-            f"so {last} holds the last good state"
-            if last is not None and last.is_file()
-            else "and none had been written yet, so rerun from the start"
-        )
+        # which checkpoint holds the last good state is the caller's to add (wgangp.train knows the run's)
         raise NonFiniteError(
             f"non-finite {', '.join(names)} at generator iteration {int(self._first_nonfinite_iter)}: training "
-            f"stopped and no checkpoint was written after it, {kept}. "
-            "Lower the learning rate or check the data and the model's output scale; rerun with "
-            "trainer.detect_anomaly=true to find the operation that produced it."
+            "stopped and no checkpoint was written after it. Lower the learning rate or check the data and the "
+            "model's output scale; rerun with trainer.detect_anomaly=true to find the operation that produced it."
         )
 
     def log_metrics(self, metrics: dict[str, Tensor | float]) -> None:
