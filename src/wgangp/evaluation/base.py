@@ -50,8 +50,6 @@ class Evaluator:
     all_ranks = False
 
     def __init__(self, every_n_iters: int = 0, at_start: bool = False) -> None:
-        if every_n_iters < 0:
-            raise ValueError(f"every_n_iters={every_n_iters} must be >= 0 (0: at the end only)")
         self.every_n_iters = int(every_n_iters)
         self.at_start = bool(at_start)
         self.history: list[tuple[int, dict[str, float]]] = []  # (generator iteration, metrics): the curves
