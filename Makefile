@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
+# The suite runs in one pytest-xdist worker per core (`auto`), each test module on one worker (module fixtures).
+TEST_WORKERS ?= auto
 # Table 2's sweep (sweeps/random_archs.yaml, or random_archs_small.yaml with PRESET=small) and its folder.
 PRESET ?= full
 SWEEP_CONFIG = $(if $(filter small,$(PRESET)),random_archs_small,$(if $(filter full,$(PRESET)),random_archs,$(error PRESET=$(PRESET): use PRESET=full (the paper's sweep) or PRESET=small (CPU minutes))))
@@ -30,10 +32,10 @@ train: $(STAMP)  ## train WGAN-GP on 8 Gaussians on the CPU (no download); ARGS=
 	$(PY) src/train.py experiment=toy generator_iters=1400 $(ARGS)
 
 test: $(STAMP)  ## run the test suite (CPU, no downloads)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: $(STAMP)  ## run the long checks marked `slow`
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## s per generator iteration: reference vs Lightning vs bare loop, fp32/bf16, % of peak; ARGS="--models toy"
 	$(PY) scripts/bench.py $(ARGS)

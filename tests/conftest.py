@@ -26,7 +26,12 @@ TINY = [
     "callbacks.progress.refresh_rate=0",
 ]
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # one xdist worker per core: one thread each, here and in the subprocesses the tests start
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 def conf_options(group: str) -> list[str]:
