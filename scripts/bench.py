@@ -619,8 +619,11 @@ def main() -> None:
         "the penalty's double backward makes through torch.nn's ReLU, LeakyReLU and AvgPool2d). "
         "% of peak: of the best kernel of the row's precision (fp32, TF32 or bf16). check: worst "
         f"relative error of the losses and parameter gradients after one iteration vs the reference "
-        f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['bf16-mixed']:.0e} bf16)."
+        f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['tf32']:.0e} TF32, "
+        f"{CHECK_TOL['bf16-mixed']:.0e} bf16)."
     )
+    if "tf32" in args.precisions and not tf32_ok(device):
+        print("tf32 rows skipped: TF32 needs a CUDA GPU of compute capability 8.0 or later.")
     if failed:
         raise SystemExit("a variant's losses or gradients disagree with the reference beyond tolerance")
 

@@ -1,10 +1,13 @@
-"""scripts/time_experiment.py's pieces (scripts/gpu_check.sh step 3): the iteration timer in a real run,
-the projection to a full run, and the CIFAR-format data it writes."""
+"""scripts/gpu_check.sh without a GPU: it refuses at once, and its step 3 (scripts/time_experiment.py)
+works on the CPU: the iteration timer in a real run, the projection to a full run, the CIFAR-format data."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -60,3 +63,13 @@ def test_the_timer_times_the_iterations_after_warm_up_of_a_real_run_on_written_c
     assert timing["seconds_per_iter"] == pytest.approx(timing["seconds"] / 2) and timing["seconds"] > 0
     assert timing["device"].startswith(("cpu", "cuda"))
     assert not (tmp_path / "run" / "checkpoints").exists()  # checkpoints off: training alone is timed
+
+
+def test_gpu_check_parses_and_stops_at_once_without_a_cuda_device(tmp_path):
+    script = str(REPO / "scripts" / "gpu_check.sh")
+    assert subprocess.run(["bash", "-n", script], capture_output=True).returncode == 0
+    # CUDA hidden, so the check behaves the same on a machine with a GPU
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PY": sys.executable, "GPU_CHECK_DIR": str(tmp_path / "logs")}
+    out = subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "gpu_check: no CUDA device" in out.stderr and "--dry-run" in out.stderr
+    assert not (tmp_path / "logs" / "summary.txt").exists()  # no step ran
