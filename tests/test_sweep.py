@@ -124,7 +124,7 @@ def test_cpu_preset_trains_16_random_archs_on_fashion_mnist_with_its_own_thresho
         assert job.model.generator.filter_scale == job.model.critic.filter_scale == 0.25
         assert job.generator_iters == 2000 and job.evaluators.quality.every_n_iters == 2000
         assert job.sweep.name == "random_archs_cpu" and job.sweep.score == "val/inception_score"
-        assert list(job.sweep.thresholds) == [1.5, 3.0, 4.5, 6.0, 7.5]  # for the classifier's 1..10 range
+        assert list(job.sweep.thresholds) == [1.5, 2.3, 3.7, 5.0, 6.3]  # for the classifier's 1..10 range
     lr = {job.objective.optimizer.lr for job in (job_config(loader, cfg, j) for j in jobs[:2])}
     assert lr == {1e-4, 2e-4}  # App. B: each objective's own optimiser
 
