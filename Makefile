@@ -9,13 +9,14 @@ ARGS ?=
 PYTEST_ARGS ?=
 # The suite runs in one pytest-xdist worker per core (`auto`), each test module on one worker (module fixtures).
 TEST_WORKERS ?= auto
-# Table 2's sweep (sweeps/random_archs.yaml, or random_archs_small.yaml with PRESET=small) and its folder.
+# Table 2's sweep (sweeps/random_archs.yaml; PRESET=small: random_archs_small.yaml, PRESET=cpu:
+# random_archs_cpu.yaml) and its folder.
 PRESET ?= full
-SWEEP_CONFIG = $(if $(filter small,$(PRESET)),random_archs_small,$(if $(filter full,$(PRESET)),random_archs,$(error PRESET=$(PRESET): use PRESET=full (the paper's sweep) or PRESET=small (CPU minutes))))
+SWEEP_CONFIG = $(if $(filter small cpu,$(PRESET)),random_archs_$(PRESET),$(if $(filter full,$(PRESET)),random_archs,$(error PRESET=$(PRESET): use PRESET=full (the paper's sweep), PRESET=cpu (Fashion-MNIST, CPU hours) or PRESET=small (CPU minutes))))
 SWEEP_DIR ?= logs/sweeps/$(SWEEP_CONFIG)
 ONE_SIDED_DIR ?= logs/sweeps/one_sided
-# The small preset runs one thread per run: on a small shared CPU several threads per run contend (docs/performance.md).
-SWEEP_ENV = $(if $(filter small,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
+# The CPU presets run one thread per run: on a small shared CPU several threads per run contend (docs/performance.md).
+SWEEP_ENV = $(if $(filter small cpu,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,7 +47,7 @@ params: $(STAMP)  ## parameter counts of every model= option's generator and cri
 bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataLoader (tiny generated files)
 	$(PY) scripts/bench_data.py
 
-sweep-random-archs: $(STAMP)  ## Table 2 (Sec. 5.1): 200 Table 1 archs x {WGAN-GP, GAN}, then the table; PRESET=small: CPU minutes
+sweep-random-archs: $(STAMP)  ## Table 2 (Sec. 5.1): 200 Table 1 archs x {WGAN-GP, GAN}, then the table; PRESET=cpu: Fashion-MNIST, CPU hours; small: minutes
 	$(SWEEP_ENV) $(PY) src/train.py --config-dir sweeps --config-name $(SWEEP_CONFIG) hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
 	$(PY) scripts/table2.py $(SWEEP_DIR)
 

@@ -4,12 +4,14 @@ in a bare loop, and the fraction of this machine's peak each reaches. `make benc
     .venv/bin/python scripts/bench.py                              # toy, dcgan, resnet; fp32 and bf16-mixed
     .venv/bin/python scripts/bench.py --models toy --rounds 5 --iters toy=20
     .venv/bin/python scripts/bench.py --models dcgan --precisions 32-true
+    .venv/bin/python scripts/bench.py --models dcgan resnet --precisions 32-true tf32 bf16-mixed   # a CUDA GPU
 
 Variants, each from the same initial weights and on the same real batches, z and epsilon:
 - reference: Algorithm 1 as the popular ports write it (wgangp.reference.ReferenceLoop), in fp32 with
   PyTorch's default settings and torch.nn's units;
 - lightning: the project as users run it, `Trainer.fit` with the project's default callbacks and CSV
-  logger, at each precision;
+  logger, at each precision (32-true: IEEE fp32 math, also on a GPU; tf32, CUDA Ampere and later only:
+  32-true with TF32 matmuls and convolutions; bf16-mixed: bf16 autocast);
 - bare: the project's `train_iteration` in a Python loop (Lightning's overhead is lightning - bare);
 - bare, oneDNN fp32 matmul off (toy fp32 only), and (toy, --ablations) bare with torch.nn's ReLU, with
   foreach Adam, with separate real and fake critic forwards: the project without one lever each.
@@ -66,7 +68,11 @@ MODELS = {
 DEFAULT_ITERS = {"toy": 30, "dcgan": 2, "resnet": 1}
 # Tolerances of the correctness check (relative errors against the fp32 reference): fp32 differs only in
 # summation order; bf16 rounds every matmul input to 8 bits of mantissa.
-CHECK_TOL = {"32-true": 1e-3, "bf16-mixed": 0.1}
+# TF32 keeps 10 bits of mantissa.
+CHECK_TOL = {"32-true": 1e-3, "tf32": 2e-2, "bf16-mixed": 0.1}
+# --precisions: what each one sets trainer.precision to, and its short name in run folders.
+TRAINER_PRECISION = {"32-true": "32-true", "tf32": "32-true", "bf16-mixed": "bf16-mixed"}
+SHORT = {"32-true": "fp32", "tf32": "tf32", "bf16-mixed": "bf16"}
 
 log = logging.getLogger("wgangp.bench")
 
@@ -76,9 +82,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_step(step: Callable[[], object], iters: int, device: torch.device, onednn: bool) -> float:
+def seconds_per_step(
+    step: Callable[[], object], iters: int, device: torch.device, onednn: bool, tf32: bool = False
+) -> float:
     """Mean wall seconds of `iters` calls of `step`, device work included."""
-    with onednn_matmul(onednn):
+    with onednn_matmul(onednn), cuda_tf32(tf32):
         sync(device)
         start = time.perf_counter()
         for _ in range(iters):
@@ -95,6 +103,26 @@ def onednn_matmul(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.mkldnn.matmul.fp32_precision = previous
+
+
+@contextlib.contextmanager
+def cuda_tf32(enabled: bool) -> Iterator[None]:
+    """On a CUDA machine: fp32 matmuls and convolutions in TF32 (Ampere and later) when `enabled`, else in
+    IEEE fp32 (PyTorch's own default computes convolutions in TF32, so the fp32 rows ask for IEEE). A no-op
+    without CUDA, where oneDNN's setting (onednn_matmul) is the one that counts. Matmuls are set with
+    torch.set_float32_matmul_precision, which sets every backend alike: a per-backend setting that
+    disagrees makes torch.get_float32_matmul_precision (Lightning calls it on CUDA) raise."""
+    if not torch.cuda.is_available():
+        yield
+        return
+    previous = torch.get_float32_matmul_precision(), torch.backends.cudnn.conv.fp32_precision
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.conv.fp32_precision = "tf32" if enabled else "ieee"
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous[0])
+        torch.backends.cudnn.conv.fp32_precision = previous[1]
 
 
 def real_batches(datamodule: L.LightningDataModule, device: torch.device) -> Iterator[Tensor]:
@@ -189,6 +217,7 @@ class Bare:
             label,
         )
         self.flops_as = flops_as  # "reference" where a lever undone makes it run the reference's operations
+        self.tf32 = precision == "tf32"
         self.opt_g, self.opt_d = objective.configure_optimizers()
 
     def autocast(self):
@@ -208,7 +237,7 @@ class Bare:
         return terms
 
     def run(self, iters: int) -> float:
-        return seconds_per_step(self.step, iters, self.objective.device, self.onednn)
+        return seconds_per_step(self.step, iters, self.objective.device, self.onednn, self.tf32)
 
 
 class _BatchTimer(L.Callback):
@@ -238,10 +267,15 @@ class Lightning:
     flops_as = "project"
 
     def __init__(
-        self, cfg: DictConfig, objective: GANObjective, datamodule: L.LightningDataModule, onednn: bool
+        self,
+        cfg: DictConfig,
+        objective: GANObjective,
+        datamodule: L.LightningDataModule,
+        onednn: bool,
+        precision: str = "32-true",
     ) -> None:
         self.cfg, self.objective, self.datamodule, self.onednn = cfg, objective, datamodule, onednn
-        self.precision = str(cfg.trainer.precision)
+        self.precision, self.tf32 = precision, precision == "tf32"
 
     def run(self, iters: int) -> float:
         cfg = self.cfg
@@ -254,15 +288,17 @@ class Lightning:
             callbacks=[*callbacks, timer],
             logger=loggers,
         )
-        with onednn_matmul(self.onednn):
+        with onednn_matmul(self.onednn), cuda_tf32(self.tf32):
             trainer.fit(self.objective, datamodule=self.datamodule)
         return (timer.end - timer.start) / iters
 
 
 # ---- peaks -----------------------------------------------------------------------------------------
-def peak_kernels(device: torch.device, bf16: bool, onednn: bool) -> dict[str, tuple[Callable[[], Tensor], float]]:
+def peak_kernels(
+    device: torch.device, bf16: bool, onednn: bool, tf32: bool = False
+) -> dict[str, tuple[Callable[[], Tensor], float]]:
     """name -> (kernel, FLOPs): a 2048^3 matmul and a 3x3 convolution (batch 64, 128 -> 128 channels,
-    32x32, the ResNet's block shape), fp32 and (where wanted) bf16."""
+    32x32, the ResNet's block shape), fp32 and (where wanted) bf16 and TF32."""
     n, (b, c, h) = 2048, (64, 128, 32)
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, generator=gen)
@@ -278,6 +314,17 @@ def peak_kernels(device: torch.device, bf16: bool, onednn: bool) -> dict[str, tu
 
         kernels["fp32 matmul 2048 (oneDNN)"] = (onednn_mm, mm_flops)
     kernels["fp32 conv3x3 64x128x32x32"] = (lambda: nn.functional.conv2d(x, w, padding=1), conv_flops)
+    if tf32:
+
+        def in_tf32(kernel: Callable[[], Tensor]) -> Callable[[], Tensor]:
+            def run() -> Tensor:
+                with cuda_tf32(True):
+                    return kernel()
+
+            return run
+
+        kernels["tf32 matmul 2048"] = (in_tf32(lambda: a @ a), mm_flops)
+        kernels["tf32 conv3x3 64x128x32x32"] = (in_tf32(lambda: nn.functional.conv2d(x, w, padding=1)), conv_flops)
     if bf16:
         ab, xb, wb = a.bfloat16(), x.bfloat16(), w.bfloat16()
         kernels["bf16 matmul 2048"] = (lambda: ab @ ab, mm_flops)
@@ -323,10 +370,12 @@ def bench_model(
     overrides = [*MODELS[name], f"objective.n_critic={args.n_critic}"]
     if "data=cifar10" in overrides:
         overrides.append(f"data.root={root / 'cifar10'}")
-    precisions = [p for p in args.precisions if p != "bf16-mixed" or bf16_ok]
+    precisions = [p for p in args.precisions if (p != "bf16-mixed" or bf16_ok) and (p != "tf32" or tf32_ok(device))]
 
     def make(precision: str, tag: str) -> tuple[DictConfig, L.LightningDataModule, GANObjective]:
-        cfg = compose_config(root / "runs" / f"{name}-{tag}", [*overrides, f"trainer.precision={precision}"])
+        cfg = compose_config(
+            root / "runs" / f"{name}-{tag}", [*overrides, f"trainer.precision={TRAINER_PRECISION[precision]}"]
+        )
         datamodule, objective = build(cfg)
         objective.load_state_dict(initial)  # the same initial weights in every variant
         return cfg, datamodule, objective.to(device)
@@ -343,11 +392,11 @@ def bench_model(
     reference = Reference(obj_ref, cfg0, real_batches(dm_ref, device))
     variants: list = [reference]
     for precision in precisions:
-        short = "fp32" if precision == "32-true" else "bf16"
+        short = SHORT[precision]
         _, dm_bare, obj_bare = make(precision, f"bare-{short}")
         variants.append(Bare(obj_bare, real_batches(dm_bare, device), precision, onednn))
         cfg_l, dm_l, obj_l = make(precision, f"lightning-{short}")
-        variants.append(Lightning(cfg_l, obj_l, dm_l, onednn))
+        variants.append(Lightning(cfg_l, obj_l, dm_l, onednn, precision))
         if precision == "32-true" and onednn and name == "toy":
             _, dm_off, obj_off = make(precision, "bare-fp32-nodnn")
             variants.append(
@@ -388,7 +437,7 @@ def bench_model(
     for v in variants[1:]:
         obj = v.objective
         if isinstance(v, Bare):
-            with zero_lr(v.opt_g, v.opt_d), onednn_matmul(v.onednn):
+            with zero_lr(v.opt_g, v.opt_d), onednn_matmul(v.onednn), cuda_tf32(v.tf32):
                 terms = v.step()
             loss_err = max(rel_err(terms[k], ref_terms[k]) for k in ("critic_loss", "generator_loss"))
         else:
@@ -408,7 +457,7 @@ def bench_model(
         v.run(1)
     iters = args.iters.get(name, DEFAULT_ITERS[name])
     times: dict[int, list[float]] = {id(v): [] for v in variants}
-    kernels = peak_kernels(device, bf16_ok, onednn)
+    kernels = peak_kernels(device, bf16_ok, onednn, tf32="tf32" in precisions)
     peaks: dict[str, float] = {}
     for r in range(args.rounds):
         for v in variants:
@@ -445,6 +494,11 @@ def bench_model(
 
 
 # ---- main ------------------------------------------------------------------------------------------
+def tf32_ok(device: torch.device) -> bool:
+    """TF32 exists on CUDA GPUs of compute capability 8.0 (Ampere) and later."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def parse_iters(text: str) -> dict[str, int]:
     out = {}
     for item in filter(None, text.split(",")):
@@ -466,7 +520,13 @@ def loadavg() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--precisions", nargs="+", choices=["32-true", "bf16-mixed"], default=["32-true", "bf16-mixed"])
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=list(TRAINER_PRECISION),
+        default=["32-true", "bf16-mixed"],
+        help="tf32: CUDA (Ampere and later) only, skipped elsewhere",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="round-robin rounds (median reported)")
     parser.add_argument(
         "--iters",
@@ -495,6 +555,9 @@ def main() -> None:
     onednn = device.type == "cpu" and use_onednn_fp32_matmul("auto")  # the project's choice (wgangp.train)
     onednn_err = onednn_fp32_matmul_error() if device.type == "cpu" else float("nan")
     torch.backends.mkldnn.matmul.fp32_precision = "none"  # each variant sets its own
+    if device.type == "cuda":  # idem (cuda_tf32): IEEE fp32 outside the tf32 variants
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
     load_start = loadavg()
     start = time.perf_counter()
     all_rows, infos = [], []
@@ -528,7 +591,9 @@ def main() -> None:
     print("| peak kernel | GFLOP/s |\n|---|---|")
     for k, v in peaks.items():
         print(f"| {k} | {v / 1e9:.0f} |")
-    peak = {p: max([v for k, v in peaks.items() if k.startswith(p)] or [float("nan")]) for p in ("fp32", "bf16")}
+    peak = {
+        p: max([v for k, v in peaks.items() if k.startswith(p)] or [float("nan")]) for p in ("fp32", "tf32", "bf16")
+    }
     print(
         "\n| model (G / D params, batch) | GFLOP / iter | precision | variant | s / iter (min-max) | "
         "ratio vs reference | GFLOP/s | % of peak | check |"
@@ -541,7 +606,7 @@ def main() -> None:
         for row in rows:
             flops = info["flops"][row["flops_as"]]
             rate = flops / row["seconds"]
-            p = peak["bf16" if row["precision"] == "bf16-mixed" else "fp32"]
+            p = peak[SHORT[row["precision"]]]
             lo, hi = row["spread"]
             print(
                 f"| {label} | {flops / 1e9:.1f} | {row['precision']} | {row['variant']} | "
@@ -552,10 +617,13 @@ def main() -> None:
     print(
         "\nGFLOP / iter: counted on the reference's and on the project's step (the project skips the zero pass "
         "the penalty's double backward makes through torch.nn's ReLU, LeakyReLU and AvgPool2d). "
-        "% of peak: of the best fp32 kernel for fp32 rows, of the best bf16 kernel for bf16 rows. check: worst "
+        "% of peak: of the best kernel of the row's precision (fp32, TF32 or bf16). check: worst "
         f"relative error of the losses and parameter gradients after one iteration vs the reference "
-        f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['bf16-mixed']:.0e} bf16)."
+        f"(tolerance {CHECK_TOL['32-true']:.0e} fp32, {CHECK_TOL['tf32']:.0e} TF32, "
+        f"{CHECK_TOL['bf16-mixed']:.0e} bf16)."
     )
+    if "tf32" in args.precisions and not tf32_ok(device):
+        print("tf32 rows skipped: TF32 needs a CUDA GPU of compute capability 8.0 or later.")
     if failed:
         raise SystemExit("a variant's losses or gradients disagree with the reference beyond tolerance")
 

@@ -2,6 +2,9 @@
 
     .venv/bin/python scripts/table2.py logs/sweeps/random_archs [--out DIR] [--thresholds 1 3 5 7 9 | --table5]
 
+Thresholds: --thresholds, else the sweep config's `sweep.thresholds` (from its multirun.yaml; the CPU
+preset sweeps/random_archs_cpu.yaml sets its own), else Table 2's 1, 3, 5, 7, 9.
+
 Writes table2.md, table2.csv and table2_archs.csv into the sweep's folder (or --out).
 """
 
@@ -11,7 +14,7 @@ import argparse
 
 from wgangp.cli import entry_point
 from wgangp.errors import writing
-from wgangp.sweep.table2 import TABLE_2_THRESHOLDS, TABLE_5_THRESHOLDS, load_sweep, write_outputs
+from wgangp.sweep.table2 import TABLE_5_THRESHOLDS, load_sweep, write_outputs
 
 
 @entry_point
@@ -19,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", help="the sweep's folder (hydra.sweep.dir), e.g. logs/sweeps/random_archs")
     parser.add_argument("--out", help="where to write the files (default: the sweep's folder)")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=list(TABLE_2_THRESHOLDS))
+    parser.add_argument("--thresholds", type=float, nargs="+", help="default: the sweep's own, else 1 3 5 7 9")
     parser.add_argument("--table5", action="store_true", help="App. B's Table 5 thresholds: 1.0, 1.5, ..., 9.0")
     args = parser.parse_args()
     sweep = load_sweep(args.sweep_dir)

@@ -105,6 +105,44 @@ def test_one_sided_and_small_sweeps_compose(monkeypatch, tmp_path):
     assert job.model.critic.filter_scale == 0.25 and job.generator_iters < 1000
 
 
+def test_cpu_preset_trains_16_random_archs_on_fashion_mnist_with_its_own_thresholds(monkeypatch, tmp_path):
+    monkeypatch.setenv("WGANGP_LOG_DIR", str(tmp_path))
+    monkeypatch.setenv("WGANGP_DATA_DIR", str(tmp_path / "data"))
+    loader = sweep_loader()
+    cfg, jobs = sweep_jobs(loader, "random_archs_cpu")
+    expected = {(f"arch_seed={k}", f"objective={o}") for k, o in itertools.product(range(16), ["wgan_gp", "dcgan"])}
+    assert {tuple(j) for j in jobs} == expected and len(jobs) == 32  # Table 2's first 16 architectures x 2
+    # A random sample, not the cheapest: every depth and both norms of each player occur.
+    archs = [sample_architecture(k) for k in range(16)]
+    assert {a["g_depth"] for a in archs} == {a["d_depth"] for a in archs} == {4, 8, 12, 20}
+    assert {a["g_batch_norm"] for a in archs} == {a["d_batch_norm"] for a in archs} == {True, False}
+    for job in (job_config(loader, cfg, jobs[0]), job_config(loader, cfg, jobs[-1])):
+        # 28x28 real images read offline; the classifier's cache key is the data config (see the preset)
+        assert job.data._target_.endswith("MNISTDataModule") and job.data.dataset_class.endswith("FashionMNIST")
+        assert job.data.download is False and job.data.root == str(tmp_path / "data" / "fashion_mnist")
+        assert job.metrics.extractor._target_.endswith("ClassifierFeatures")
+        assert job.model.generator.filter_scale == job.model.critic.filter_scale == 0.25
+        assert job.generator_iters == 2000 and job.evaluators.quality.every_n_iters == 2000
+        assert job.sweep.name == "random_archs_cpu" and job.sweep.score == "val/inception_score"
+        assert list(job.sweep.thresholds) == [1.5, 2.3, 3.7, 5.0, 6.3]  # for the classifier's 1..10 range
+    lr = {job.objective.optimizer.lr for job in (job_config(loader, cfg, j) for j in jobs[:2])}
+    assert lr == {1e-4, 2e-4}  # App. B: each objective's own optimiser
+
+
+def test_table_2_uses_the_thresholds_the_sweep_config_names(hand_made_sweep, tmp_path):
+    assert load_sweep(hand_made_sweep).thresholds == TABLE_2_THRESHOLDS  # none named: Table 2's
+    multirun = OmegaConf.load(hand_made_sweep / "multirun.yaml")
+    multirun.sweep = {"thresholds": [2.0, 9.2]}
+    OmegaConf.save(multirun, hand_made_sweep / "multirun.yaml")
+    sweep = load_sweep(hand_made_sweep)
+    assert sweep.thresholds == (2.0, 9.2)
+    text = write_outputs(sweep, tmp_path / "out")["md"].read_text()
+    # scores (GAN, WGAN-GP): 0 (2.0, 6.0), 1 (8.0, 4.0), 2 (9.5, 9.2), 3 (0.5, 3.0); 4 and 5 never succeed
+    assert "| 2.0 | 0 | 2 | 2 | 2 |" in text and "| 9.2 | 1 | 0 | 0 | 5 |" in text
+    assert "| 3.0 |" not in text  # Table 2's thresholds are not used
+    assert "| 3.0 | 0 | 1 | 2 | 3 |" in write_outputs(sweep, tmp_path / "o2", [3.0])["md"].read_text()  # explicit wins
+
+
 def test_wandb_logger_joins_the_sweeps_group_with_the_objective_in_its_config(monkeypatch, tmp_path):
     monkeypatch.setenv("WGANGP_LOG_DIR", str(tmp_path))
     loader = sweep_loader()

@@ -172,6 +172,7 @@ TRAIN_RULES: dict[str, Rule] = {
             "batch_size": count(1),
             "kid_subset*": count(1),
             "splits": count(1),
+            "warmup_iters": count(0),  # callbacks.timing (scripts/time_experiment.py)
         }.items()
     },
 }

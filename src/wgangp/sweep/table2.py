@@ -31,12 +31,14 @@ COLUMNS = ("only GAN", "only WGAN-GP", "both succeeded", "both failed")
 
 @dataclass(frozen=True)
 class Sweep:
-    """The results of one sweep: results[(objective, arch_seed)] for every run with a result file, and the
-    (objective, arch_seed) pairs the sweep was launched with (or, without multirun.yaml, those seen)."""
+    """The results of one sweep: results[(objective, arch_seed)] for every run with a result file, the
+    (objective, arch_seed) pairs the sweep was launched with (or, without multirun.yaml, those seen), and
+    the success thresholds its config names (a CPU preset's score range is not Inception's)."""
 
     directory: Path
     results: dict[tuple[str, int], dict[str, Any]]
     expected: list[tuple[str, int]]
+    thresholds: tuple[float, ...] = TABLE_2_THRESHOLDS  # the sweep config's `sweep.thresholds`, else Table 2's
 
     @property
     def objectives(self) -> list[str]:
@@ -94,6 +96,14 @@ def expected_runs(sweep_dir: Path) -> list[tuple[str, int]] | None:
     return [(o, k) for k, o in itertools.product(seeds, objectives)]
 
 
+def configured_thresholds(sweep_dir: Path) -> tuple[float, ...] | None:
+    """`sweep.thresholds` of the sweep's multirun.yaml (e.g. sweeps/random_archs_cpu.yaml's, chosen for its
+    classifier's score range), or None when there is no multirun.yaml or it names none."""
+    path = sweep_dir / "multirun.yaml"
+    values = OmegaConf.select(OmegaConf.load(path), "sweep.thresholds") if path.is_file() else None
+    return None if values is None else tuple(float(t) for t in values)
+
+
 def load_sweep(sweep_dir: str | Path) -> Sweep:
     """Every result.json under `sweep_dir` (at any depth), keyed by (objective, arch_seed)."""
     sweep_dir = Path(sweep_dir)
@@ -114,7 +124,7 @@ def load_sweep(sweep_dir: str | Path) -> Sweep:
             f"{sweep_dir} holds no {RESULT_FILE} with an objective and arch_seed and no multirun.yaml naming "
             "them: is it the folder of a random-architecture sweep (make sweep-random-archs)?"
         )
-    return Sweep(sweep_dir, results, expected)
+    return Sweep(sweep_dir, results, expected, configured_thresholds(sweep_dir) or TABLE_2_THRESHOLDS)
 
 
 def outcome_counts(
@@ -163,9 +173,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def report(sweep: Sweep, thresholds: Sequence[float] = TABLE_2_THRESHOLDS) -> str:
+def report(sweep: Sweep, thresholds: Sequence[float] | None = None) -> str:
     """Markdown: Table 2 (if the sweep has both dcgan and wgan_gp), App. C's comparison (if it has both
-    penalties), and the runs that failed or are missing."""
+    penalties), and the runs that failed or are missing. `thresholds`: default the sweep's own."""
+    thresholds = sweep.thresholds if thresholds is None else thresholds
     objectives = set(sweep.objectives)
     n = len(sweep.arch_seeds)
     parts = [f"# {sweep.directory.name}: {n} architectures, objectives {', '.join(sorted(objectives))}"]
@@ -204,9 +215,11 @@ def report(sweep: Sweep, thresholds: Sequence[float] = TABLE_2_THRESHOLDS) -> st
     return "\n\n".join(parts) + "\n"
 
 
-def write_outputs(sweep: Sweep, out_dir: str | Path, thresholds: Sequence[float] = TABLE_2_THRESHOLDS) -> dict:
+def write_outputs(sweep: Sweep, out_dir: str | Path, thresholds: Sequence[float] | None = None) -> dict:
     """table2.md (the report), table2.csv (Table 2's rows) and table2_archs.csv (per architecture: the
-    sampled Table 1 fields and each objective's status, score and score std) in `out_dir`."""
+    sampled Table 1 fields and each objective's status, score and score std) in `out_dir`.
+    `thresholds`: default the sweep's own (`sweep.thresholds`, else Table 2's)."""
+    thresholds = sweep.thresholds if thresholds is None else thresholds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"md": out_dir / "table2.md", "csv": out_dir / "table2.csv", "archs": out_dir / "table2_archs.csv"}

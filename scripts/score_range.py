@@ -1,0 +1,77 @@
+"""The score range of a data set under its metrics: IS of its held-out real images (what a perfect
+generator scores) and of untrained generators (where every run starts), for choosing a sweep's success
+thresholds (sweeps/random_archs_cpu.yaml's `sweep.thresholds`).
+
+    WGANGP_DATA_DIR=/work/data .venv/bin/python scripts/score_range.py \\
+        data=fashion_mnist data.download=false metrics=classifier model=random_arch \\
+        model.generator.filter_scale=0.25 --arch-seeds 0 1 2 3
+
+The overrides compose the config as `python src/train.py` would; the scores are computed as the
+periodic evaluation computes them (wgangp.metrics.quality.QualityScores, `--splits` splits, generators
+in eval mode, z ~ N(0, I)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from wgangp.build import compose_config
+from wgangp.cli import entry_point
+from wgangp.data.finite import TensorSource
+from wgangp.metrics.quality import QualityScores
+
+
+def inception_score(extractor, images: torch.Tensor, splits: int, batch_size: int = 250) -> tuple[float, float]:
+    """IS mean and std over `splits` splits of `images` (N, C, H, W) in [-1, 1]."""
+    scores = QualityScores(extractor, images[:2], splits=splits, sync=False)
+    for start in range(0, len(images), batch_size):
+        scores.update_fake(images[start : start + batch_size])
+    out = scores.compute()
+    return out["inception_score"], out["inception_score_std"]
+
+
+@entry_point
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for src/train.py")
+    parser.add_argument("--arch-seeds", type=int, nargs="*", default=[], help="model=random_arch: these archs")
+    parser.add_argument("--num-samples", type=int, default=5000)
+    parser.add_argument("--splits", type=int, default=10)
+    args = parser.parse_args()
+    logging.getLogger("wgangp").setLevel(logging.ERROR)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_config(Path(tmp) / "run", args.overrides)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    extractor = instantiate(cfg.metrics.extractor)()
+    source = datamodule.load("val")
+    if isinstance(source, TensorSource):
+        real = source.gather(torch.arange(min(len(source), args.num_samples)))["real"].float()
+    else:
+        real = source.sample(args.num_samples, torch.Generator().manual_seed(0))["real"].float()
+    mean, std = inception_score(extractor, real, args.splits)
+    print(f"| held-out real images ({len(real)}) | {mean:.2f} +- {std:.2f} |")
+    seeds = args.arch_seeds or [None]
+    for k in seeds:
+        if k is not None:
+            with open_dict(cfg):
+                cfg.model.generator.arch_seed = k
+        generator = instantiate(cfg.model.generator, data_shape=datamodule.data_shape).eval()
+        z = torch.randn(args.num_samples, generator.latent_dim, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            fake = torch.cat([generator(z[i : i + 250]) for i in range(0, len(z), 250)])
+        mean, std = inception_score(extractor, fake, args.splits)
+        print(f"| untrained generator{'' if k is None else f', arch_seed {k}'} | {mean:.2f} +- {std:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
