@@ -34,6 +34,9 @@ COMMON = [
 ]
 
 
+PER_PROCESS_BATCHES = ["data.batch_size=8", "objective.generator_batch_size=6"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,7 +55,8 @@ def test_two_processes_match_each_other_and_one_process_with_the_global_batch(ti
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(HERE / "ddp_worker.py"), str(tmp_path), *COMMON, "data.batch_size=8"],
+            # a generator batch apart from the critic's (6 per process): its z too is the global draw's slice
+            [sys.executable, str(HERE / "ddp_worker.py"), str(tmp_path), *COMMON, *PER_PROCESS_BATCHES],
             env={**env, "LOCAL_RANK": str(rank)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -60,8 +64,8 @@ def test_two_processes_match_each_other_and_one_process_with_the_global_batch(ti
         )
         for rank in (0, 1)
     ]
-    # The single-process reference runs here meanwhile, with the global batch 2 x 8.
-    single = fit_and_weights(tiny_config(*COMMON, "data.batch_size=16"))
+    # The single-process reference runs here meanwhile, with the global batches 2 x 8 and 2 x 6.
+    single = fit_and_weights(tiny_config(*COMMON, "data.batch_size=16", "objective.generator_batch_size=12"))
     for p in procs:
         out, _ = p.communicate(timeout=240)
         assert p.returncode == 0, out[-3000:]

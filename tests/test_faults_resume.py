@@ -56,6 +56,9 @@ def test_every_defining_field_is_compared(tiny_config, toy_checkpoint, tmp_path)
         ("data.batch_size=8", "data.batch_size: 16 (checkpoint) vs 8"),
         ("objective=wgan_gp_one_sided", "objective.one_sided: False (checkpoint) vs True"),
         ("objective.optimizer._target_=torch.optim.AdamW", "objective.optimizer._target_"),
+        ("objective.generator_batch_size=32", "objective.generator_batch_size: None (checkpoint) vs 32"),
+        ("objective.generator_ema=0.999", "objective.generator_ema: None (checkpoint) vs 0.999"),
+        ("objective.generator_ema_start=5", "objective.generator_ema_start: 0 (checkpoint) vs 5"),
     ]:
         with pytest.raises(UserInputError, match="different setup") as info:
             train(tiny_config(override, f"ckpt_path={toy_checkpoint}", run_dir=tmp_path / "r"))
@@ -154,3 +157,13 @@ def test_a_checkpoint_of_the_earlier_step_counter_is_refused_naming_its_format(t
     torch.save(old, path)
     with pytest.raises(UserInputError, match="checkpoint format 1, and this version of wgangp resumes only format 2"):
         train(tiny_config("generator_iters=3", f"ckpt_path={path}", run_dir=tmp_path / "resumed"))
+
+
+def test_a_lr_schedule_set_on_resume_trains_from_the_resumed_iteration(tiny_config, toy_checkpoint, tmp_path):
+    """lr_decay none -> linear when resuming 2 iterations into 3: iteration 2 trains at 1e-4 * (1 - 2/3)."""
+    run = tmp_path / "resumed"
+    train(tiny_config("generator_iters=3", "objective.lr_decay=linear", f"ckpt_path={toy_checkpoint}", run_dir=run))
+    resumed = _load(run / "checkpoints/last.ckpt")
+    assert resumed["wgangp"]["run_config"]["objective"]["lr_decay_iters"] == 3
+    for state in resumed["optimizer_states"]:
+        assert state["param_groups"][0]["lr"] == pytest.approx(1e-4 / 3)

@@ -328,3 +328,42 @@ def test_every_image_data_option_trains(tiny_config, tmp_path, data):
     after = [v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")]
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # the generator moved
     assert not (tmp_path / "run/value_surface.png").exists()  # toy diagnostics stay off on images
+
+
+# ---- data.dequantize: the released CIFAR-10 scaling and noise ------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["cifar10 in memory", "imagenet32 decoded in the loader"])
+def test_dequantize_is_2x_over_256_minus_half_plus_u_0_1_128_drawn_per_step(tmp_path, where):
+    if where.startswith("cifar10"):
+        root, *_ = cifar_root(tmp_path)
+        make = lambda d: CIFAR10DataModule(str(root), download=False, batch_size=16, batches_per_step=2, dequantize=d)
+    else:
+        root, *_ = imagenet_root(tmp_path)
+        make = lambda d: ImageNet32DataModule(str(root), batch_size=16, batches_per_step=2, dequantize=d)
+    plain, noisy, again = (through_loader(set_up(make(d))) for d in (False, True, True))
+    pixels = ((plain["real"] + 1) * 127.5).round()  # the uint8 values the step drew, (2, 16, 3, 32, 32)
+    assert torch.equal(plain["label"], noisy["label"])  # the same rows: the noise is drawn after them
+    noise = noisy["real"] - 2 * (pixels / 256 - 0.5)  # gan_cifar_resnet.py: 2 * (x / 256 - .5) + U[0, 1/128)
+    assert noise.min() >= 0 and noise.max() < 1 / 128 + 1e-6
+    assert noise.mean().item() == pytest.approx(1 / 256, rel=0.02)  # uniform over the grey level's bin
+    assert noise.std().item() == pytest.approx(1 / 128 / 12**0.5, rel=0.02)
+    assert noisy["real"].min() >= -1 and noisy["real"].max() < 1
+    assert torch.equal(noisy["real"], again["real"])  # a function of (seed, step): resume and workers stay exact
+
+
+def test_dequantize_noise_is_the_global_draws_slice_under_ddp():
+    from wgangp.data.dequantize import Dequantized
+    from wgangp.data.finite import IndexSource
+    from wgangp.data.stream import StepSampler
+
+    source = Dequantized(IndexSource(100), (1, 2, 2))
+    one = StepSampler(source, seed=3, batches=2, batch_size=8)(5)
+    ranks = [StepSampler(source, seed=3, batches=2, batch_size=4, rank=r, world_size=2)(5) for r in (0, 1)]
+    for key in ("index", "noise"):
+        assert torch.equal(torch.cat([r[key] for r in ranks], dim=1), one[key])
+
+
+def test_dequantize_on_data_that_is_not_8_bit_images_is_refused(tiny_config):
+    with pytest.raises(DataError, match="data.dequantize=true adds noise to 8-bit images"):
+        build(tiny_config("+data.dequantize=true"))  # the 8 Gaussians

@@ -21,10 +21,13 @@ from wgangp.errors import UserInputError, writing
 from wgangp.sampling import load_vocabulary, sample
 
 # out: null is samples.png for images and points; text prints its lines and writes only an explicit out
-DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": None, "seed": 0}
+# ema: null samples the generator's weight average when the checkpoint has one (wgangp.sampling.use_ema)
+DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": None, "seed": 0, "ema": None}
 USAGE = (
-    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0]\n"
-    "(text runs print their decoded lines; out=FILE.txt also writes them)"
+    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0] "
+    "[ema=true|false]\n"
+    "(text runs print their decoded lines; out=FILE.txt also writes them; ema: the generator's weight average, "
+    "by default when the checkpoint has one)"
 )
 
 
@@ -82,7 +85,7 @@ def main(argv: list[str]) -> int:
         raise UserInputError(f"{str(err).splitlines()[0]}. {' '.join(USAGE.splitlines())}") from err
     check_values(cfg, SAMPLE_RULES, "")
     ckpt_path = check_checkpoint_path(cfg)
-    samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed))
+    samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed), ema=cfg.ema)
     vocabulary = load_vocabulary(ckpt_path)
     if vocabulary is not None:  # text: argmax per position, trailing padding removed
         lines = CharVocabulary(vocabulary, seq_len=samples.size(-1)).decode(samples)

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from wgangp.errors import UserInputError
+from wgangp.schedules import LR_DECAYS
 
 UINT32_MAX = 2**32 - 1  # numpy/Lightning seeds are uint32
 
@@ -33,7 +34,7 @@ class Rule:
     """What a field accepts: an integer or a finite number in [lo, hi] (bounds open where said),
     one of `choices`, or a list of `length` such numbers; `nullable` also accepts null."""
 
-    kind: str = "int"  # "int" | "number" | "choice" | "numbers"
+    kind: str = "int"  # "int" | "number" | "choice" | "numbers" | "bool"
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
@@ -46,6 +47,8 @@ class Rule:
     def describe(self) -> str:
         if self.kind == "choice":
             text = "one of " + ", ".join(map(str, self.choices))
+        elif self.kind == "bool":
+            text = "true or false"
         else:
             what = {"int": "an integer", "number": "a finite number"}.get(
                 self.kind, f"a list of {self.length} finite numbers"
@@ -71,6 +74,8 @@ class Rule:
     def accepts(self, value: Any) -> bool:
         if value is None:
             return self.nullable
+        if self.kind == "bool":
+            return isinstance(value, bool)
         if self.kind == "choice":
             return value in self.choices and not isinstance(value, bool)
         if self.kind == "numbers":
@@ -106,6 +111,8 @@ POSITIVE = number(0, lo_open=True)
 NON_NEGATIVE = number(0)
 FRACTION = number(0, hi=1, hi_open=True)
 INTERVAL = count(0, note="in generator iterations; 0 disables it")
+FLAG = Rule("bool")
+EMA_CHOICE = Rule("bool", nullable=True, note="null: the weight average when the checkpoint has one")
 
 # conf/train.yaml and its groups. The first matching pattern decides; fields without a rule need only
 # be finite when they are numbers.
@@ -122,6 +129,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "data.val_fraction": FRACTION,
     "data.seq_len": count(1),
     "data.vocab_size": count(3, note="unknown and padding take two ids"),
+    "data.dequantize": FLAG,
     # model (conf/model/)
     "model.*.latent_dim": count(1),
     "model.*.width": count(1),
@@ -137,6 +145,11 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.gp_weight": NON_NEGATIVE,
     "objective.gamma": NON_NEGATIVE,
     "objective.critic_weight_decay": NON_NEGATIVE,
+    "objective.lr_decay": Rule("choice", choices=LR_DECAYS, note="App. F's decay is linear"),
+    "objective.lr_decay_iters": count(1, nullable=True, note="the schedule's length in generator iterations"),
+    "objective.generator_batch_size": count(1, nullable=True, note="z per generator step; null: data.batch_size"),
+    "objective.generator_ema": number(0, hi=1, hi_open=True, nullable=True, note="the average's decay, e.g. 0.999"),
+    "objective.generator_ema_start": count(0, note="generator iterations before averaging starts"),
     "objective.clip_value": number(0, lo_open=True, note="the WGAN paper uses 0.01"),
     "objective.*optimizer.lr": POSITIVE,
     "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
@@ -174,12 +187,14 @@ EVAL_RULES: dict[str, Rule] = {
     "kid_subset_size": count(1),
     "w1_points": count(2),
     "split": Rule("choice", choices=("train", "val")),
+    "ema": EMA_CHOICE,
 }
 
 # src/sample.py
 SAMPLE_RULES: dict[str, Rule] = {
     "seed": SEED,
     "num_samples": count(1),
+    "ema": EMA_CHOICE,
 }
 
 _NOT_CHECKED = ("hydra", "paths")  # Hydra's own settings; paths are checked where they are opened

@@ -24,7 +24,7 @@ from wgangp.cli import entry_point
 from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
 from wgangp.errors import UserInputError
 from wgangp.evaluation.base import Evaluator
-from wgangp.sampling import eval_mode, load_checkpoint
+from wgangp.sampling import eval_mode, load_checkpoint, use_ema
 
 os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
 log = logging.getLogger("wgangp")
@@ -63,12 +63,19 @@ def evaluate(cfg: DictConfig) -> dict:
             "wgangp before the evaluators (checkpoint format 1) or trained on a data config that lists none. "
             "Sample it with src/sample.py and score the samples, or evaluate a checkpoint of a current run."
         )
-    result: dict = {"ckpt_path": str(ckpt_path.resolve()), "generator_iter": info["generator_iter"], "seed": cfg.seed}
+    ema = use_ema(ckpt, cfg.get("ema"), ckpt_path)  # the generator's weight average, or the raw generator
+    generator = objective.ema_generator.module if ema else objective.generator
+    result: dict = {
+        "ckpt_path": str(ckpt_path.resolve()),
+        "generator_iter": info["generator_iter"],
+        "seed": cfg.seed,
+        "ema": ema,
+    }
     for name, config in configs.items():
         evaluator: Evaluator = instantiate(config)
         evaluator.setup(datamodule, objective)
-        with torch.no_grad(), eval_mode(objective.generator, objective.critic):
-            metrics = evaluator.evaluate(objective.generator, objective.critic)
+        with torch.no_grad(), eval_mode(generator, objective.critic):
+            metrics = evaluator.evaluate(generator, objective.critic)
         result.update(evaluator.describe())
         result.update({k.removeprefix("val/"): v for k, v in metrics.items()})
         log.info("%s: %s", name, metrics)

@@ -54,6 +54,13 @@ RESUMABLE = (
     "objective.generator_optimizer.momentum",
     "objective.generator_optimizer.alpha",
     "objective.critic_weight_decay",
+    # the lr schedule is a function of the iteration (wgangp.schedules), applied to the configured lr at every
+    # generator iteration, so a resume honours a new one from its first iteration. lr_decay_iters follows
+    # generator_iters (conf/train.yaml): a longer run stretches a linear schedule (the lr steps up), unless the
+    # old length is passed, objective.lr_decay_iters=N. The generator batch, the weight average (its decay,
+    # start, and whether the checkpoint holds one) and data.dequantize define the run: compared.
+    "objective.lr_decay",
+    "objective.lr_decay_iters",
 )
 # Stored by wgangp.build from the data module, not part of the composed config (derived from data.*).
 DERIVED = ("vocabulary",)
@@ -144,7 +151,7 @@ def check_resume_compatible(
             "overrides as that run, see its .hydra/overrides.yaml), or start a new run without ckpt_path. A "
             "resume may change only generator_iters, trainer.max_time and log_every_n_steps, callbacks.*, "
             "evaluators.*, logger.*, metrics.*, paths.*, data.num_workers and the optimizers' hyperparameters "
-            "(lr, betas, eps, weight_decay, momentum)."
+            "(lr, betas, eps, weight_decay, momentum, objective.lr_decay and lr_decay_iters)."
         )
     if generator_iter is not None and cfg.generator_iters < generator_iter:
         raise UserInputError(

@@ -95,12 +95,36 @@ def _unsafe_global(e: pickle.UnpicklingError) -> str:
     return f"e.g. {match.group(1)}" if match else _first_line(e)
 
 
-def load_generator(ckpt_path: str | Path) -> nn.Module:
-    """Rebuild the generator from the config stored in the checkpoint and load its weights (eval mode)."""
+# Where the generator's weight average (objective.generator_ema, wgangp.ema) sits in the objective's state_dict.
+EMA_PREFIX = "ema_generator.module."
+
+
+def has_ema(ckpt: dict) -> bool:
+    """Whether a loaded checkpoint holds a weight average of its generator."""
+    return any(k.startswith(EMA_PREFIX) for k in ckpt["state_dict"])
+
+
+def use_ema(ckpt: dict, ema: bool | None, ckpt_path: str | Path) -> bool:
+    """Resolve `ema`: None is the average when the checkpoint has one (a run that kept an average did so to
+    sample from it), else the raw generator; True on a checkpoint without one is a UserInputError."""
+    if ema is None:
+        return has_ema(ckpt)
+    if ema and not has_ema(ckpt):
+        raise UserInputError(
+            f"ema=true, but checkpoint {ckpt_path} holds no weight average of its generator (its run had "
+            "objective.generator_ema=null). Pass ema=false (or leave ema unset) to use its generator, or train "
+            "with objective.generator_ema=0.999 to keep one."
+        )
+    return bool(ema)
+
+
+def load_generator(ckpt_path: str | Path, ema: bool | None = None) -> nn.Module:
+    """Rebuild the generator from the config stored in the checkpoint and load its weights (eval mode):
+    the weight average's where `ema` resolves to True (see use_ema), else the raw generator's."""
     ckpt = load_checkpoint(ckpt_path)
     info = ckpt["wgangp"]
     generator = instantiate(info["run_config"]["model"]["generator"], data_shape=tuple(info["data_shape"]))
-    prefix = "generator."
+    prefix = EMA_PREFIX if use_ema(ckpt, ema, ckpt_path) else "generator."
     state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     generator.load_state_dict(state)
     return generator.eval()
@@ -112,11 +136,14 @@ def load_vocabulary(ckpt_path: str | Path) -> list[str] | None:
 
 
 @torch.no_grad()
-def sample(ckpt_path: str | Path, num_samples: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+def sample(
+    ckpt_path: str | Path, num_samples: int, seed: int = 0, batch_size: int = 1000, ema: bool | None = None
+) -> torch.Tensor:
     """`num_samples` samples in data space from a checkpoint: points (N, D) for toy data, images in
     [-1, 1] as (N, C, H, W) for image data, per-position character distributions (N, vocab, seq_len)
-    for text (decode with load_vocabulary). Deterministic in `seed`."""
-    generator = load_generator(ckpt_path)
+    for text (decode with load_vocabulary). Deterministic in `seed`. `ema`: sample the generator's weight
+    average (True), the raw generator (False), or the average when the checkpoint has one (None)."""
+    generator = load_generator(ckpt_path, ema)
     rng = step_generator(seed, 0, EVAL)
     chunks = []
     for start in range(0, num_samples, batch_size):

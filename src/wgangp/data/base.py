@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from wgangp.data.dequantize import Dequantized, released_scale
 from wgangp.data.errors import DataError
-from wgangp.data.finite import IndexSource, TensorSource
+from wgangp.data.finite import DecodeSource, IndexSource, TensorSource
 from wgangp.data.stream import Source, StepSampler, StepStream
 from wgangp.rng import EVAL_DATA, step_generator
 
@@ -31,12 +34,17 @@ class GANDataModule(L.LightningDataModule):
         seed: root of the data stream (conf/train.yaml: the run's seed).
         batches_per_step: real batches per generator iteration (conf/train.yaml: objective.n_critic,
             one fresh batch per critic step, Alg. 1 l.3).
+        dequantize: train on the released CIFAR-10 preprocessing, 2 * (x / 256 - 0.5) + U[0, 1/128)
+            (wgangp.data.dequantize), instead of x / 127.5 - 1; 8-bit image data only.
     """
 
     data_shape: tuple[int, ...]
 
-    def __init__(self, batch_size: int, num_workers: int = 0, seed: int = 0, batches_per_step: int = 1) -> None:
+    def __init__(
+        self, batch_size: int, num_workers: int = 0, seed: int = 0, batches_per_step: int = 1, dequantize: bool = False
+    ) -> None:
         super().__init__()
+        self.dequantize = bool(dequantize)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)
@@ -55,6 +63,14 @@ class GANDataModule(L.LightningDataModule):
         if "train" in self._sources:
             return
         self._sources["train"] = self.load("train")
+        source = self._sources["train"]
+        if self.dequantize and not (
+            isinstance(source, DecodeSource) or (isinstance(source, TensorSource) and source.real.dtype == torch.uint8)
+        ):
+            raise DataError(
+                f"data.dequantize=true adds noise to 8-bit images, but {type(self).__name__} does not deliver "
+                "8-bit images; set data.dequantize=false."
+            )
         try:
             self._sources["val"] = self.load("val")
         except DataError as e:
@@ -84,7 +100,11 @@ class GANDataModule(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         source = self.source
         if isinstance(source, TensorSource):
-            source = IndexSource(len(source))
+            source = IndexSource(len(source))  # rows gathered (and decoded) on the training device
+        elif self.dequantize:
+            source = replace(source, decode=released_scale)  # DecodeSource: decoded in the loader
+        if self.dequantize:
+            source = Dequantized(source, self.data_shape)
         sampler = StepSampler(source, self.seed, self.batches_per_step, self.batch_size, rank, world)
         start = trainer.global_step if trainer is not None else 0  # a resumed run continues its stream
         return DataLoader(
@@ -101,7 +121,12 @@ class GANDataModule(L.LightningDataModule):
         index = batch["index"]  # (batches_per_step, batch_size) int64, already on the training device
         if self._on_device is None or self._on_device.real.device != index.device:
             self._on_device = self.source.to(index.device)  # once per run: the uint8 data set moves over
-        return self._on_device.gather(index)  # real (batches, m, *data_shape) float, label (batches, m)
+            if self.dequantize:
+                self._on_device = replace(self._on_device, decode=released_scale)
+        out = self._on_device.gather(index)  # real (batches, m, *data_shape) float, label (batches, m)
+        if "noise" in batch:  # data.dequantize: U[0, 1/128) drawn with the indices (wgangp.data.dequantize)
+            out["real"] = out["real"] + batch["noise"]
+        return out
 
     def eval_samples(self, n: int, index: int = 0, split: str = "train") -> Tensor:
         """`n` real samples of `split` for evaluation, fixed by (seed, index); the random stream is

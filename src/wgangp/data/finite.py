@@ -112,6 +112,7 @@ class DecodeSource:
     DataLoader workers (each worker builds whole generator iterations, see stream.StepStream)."""
 
     dataset: IndexedImages
+    decode: Callable[[Tensor], Tensor] = uint8_to_unit  # uint8 images -> the training representation
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -119,7 +120,7 @@ class DecodeSource:
     def sample(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
         index = torch.randint(len(self.dataset), (n,), generator=generator)
         items = [self.dataset[i] for i in index.tolist()]
-        out = {"real": uint8_to_unit(torch.stack([image for image, _ in items]))}  # (n, C, H, W)
+        out = {"real": self.decode(torch.stack([image for image, _ in items]))}  # (n, C, H, W)
         if items[0][1] is not None:
             out["label"] = torch.tensor([label for _, label in items], dtype=torch.int64)
         return out

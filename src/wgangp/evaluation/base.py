@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,17 @@ class Evaluator:
         self.every_n_iters = int(every_n_iters)
         self.at_start = bool(at_start)
         self.history: list[tuple[int, dict[str, float]]] = []  # (generator iteration, metrics): the curves
+
+    def twin(self, name: str) -> Evaluator:
+        """This evaluator, set up, for a second generator of the run (`name`: "ema", the weight average): it
+        shares the fixed inputs of `setup` (latents, real statistics, feature extractor), keeps its own
+        history and writes its files under `out_dir/name` (evaluators that write files keep them under
+        `self.out_dir`). The periodic callback prefixes its metrics `val/<name>/`."""
+        other = copy.copy(self)
+        other.history = []
+        if getattr(self, "out_dir", None) is not None:
+            other.out_dir = Path(self.out_dir) / name
+        return other
 
     def due(self, step: int) -> bool:
         return bool(self.every_n_iters) and step % self.every_n_iters == 0

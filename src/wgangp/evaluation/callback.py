@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -30,6 +31,11 @@ class PeriodicEvaluation(Callback):
     `val/wall_seconds`: training wall-clock time without the time spent evaluating, so curves can be
     drawn against time as in Fig. 3 (right); it is kept in checkpoints, so a resumed run continues it.
 
+    With a weight average of the generator (objective.generator_ema: `pl_module.ema_generator`), every
+    evaluator also scores it, right after the raw generator and with the same critic and fixed inputs:
+    its metrics are logged as `val/ema/<name>` (`val/fid` -> `val/ema/fid`), its files go under
+    `<out_dir>/ema/` (e.g. ema/samples.png) through a twin of the evaluator (Evaluator.twin).
+
     Args:
         evaluators: name -> Evaluator (the `evaluators:` config node). Entries that are not evaluators,
             e.g. settings that debug=fast gives an evaluator the data config did not select, or null,
@@ -41,6 +47,8 @@ class PeriodicEvaluation(Callback):
             name: ev for name, ev in (evaluators or {}).items() if isinstance(ev, Evaluator)
         }
         self._active: dict[str, Evaluator] = {}
+        self._ema: dict[str, Evaluator] = {}  # twins scoring the generator's weight average, by evaluator name
+        self._ema_states: dict[str, Any] = {}  # their checkpointed histories, until setup has made them
         self._wall_offset = 0.0  # training seconds before this process (restored on resume)
         self._eval_seconds = 0.0  # seconds this process spent evaluating
         self._t0: float | None = None
@@ -57,6 +65,11 @@ class PeriodicEvaluation(Callback):
         self._active = {n: ev for n, ev in self.evaluators.items() if ev.all_ranks or trainer.is_global_zero}
         for ev in self._active.values():
             ev.setup(trainer.datamodule, pl_module)
+        if getattr(pl_module, "ema_generator", None) is not None:
+            self._ema = {n: ev.twin(EMA) for n, ev in self._active.items()}
+            for name, state in self._ema_states.items():
+                if name in self._ema:
+                    self._ema[name].load_state_dict(state)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0, self._eval_seconds = time.perf_counter(), 0.0
@@ -79,21 +92,25 @@ class PeriodicEvaluation(Callback):
         writes = trainer.is_global_zero  # files and logs from rank 0 only
         metrics: dict[str, float] = {}
         artifacts: list[Artifact] = []
-        generator, critic = pl_module.generator, pl_module.critic
+        critic = pl_module.critic
+        ema = getattr(pl_module, "ema_generator", None)
         for name in names:
-            ev = self._active[name]
-            fresh = not ev.history or ev.history[-1][0] != k  # once per generator iteration
-            with torch.no_grad(), eval_mode(generator, critic):
-                if fresh:
-                    t0 = time.perf_counter()
-                    values = ev.evaluate(generator, critic)
-                    ev.history.append((k, values))
-                    metrics.update(values)
-                    metrics[f"val/{name}_seconds"] = time.perf_counter() - t0
-                    if writes:
-                        artifacts += ev.write(k)
-                if final and writes:
-                    artifacts += ev.finish(k)
+            scored = [(self._active[name], pl_module.generator, "")]
+            if ema is not None:
+                scored.append((self._ema[name], ema.module, EMA))
+            for ev, generator, variant in scored:
+                fresh = not ev.history or ev.history[-1][0] != k  # once per generator iteration
+                with torch.no_grad(), eval_mode(generator, critic):
+                    if fresh:
+                        t0 = time.perf_counter()
+                        values = ev.evaluate(generator, critic)
+                        ev.history.append((k, values))
+                        metrics.update(_renamed(values, variant))
+                        metrics[_renamed_key(f"val/{name}_seconds", variant)] = time.perf_counter() - t0
+                        if writes:
+                            artifacts += _renamed_artifacts(ev.write(k), variant)
+                    if final and writes:
+                        artifacts += _renamed_artifacts(ev.finish(k), variant)
         if metrics:
             metrics["val/wall_seconds"] = wall
         if writes:
@@ -118,6 +135,7 @@ class PeriodicEvaluation(Callback):
         return {
             "wall_seconds": self.wall_seconds(),
             "evaluators": {n: ev.state_dict() for n, ev in self.evaluators.items()},
+            "ema_evaluators": {n: ev.state_dict() for n, ev in self._ema.items()},
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -125,3 +143,26 @@ class PeriodicEvaluation(Callback):
         for name, state in state_dict.get("evaluators", {}).items():
             if name in self.evaluators:
                 self.evaluators[name].load_state_dict(state)
+        self._ema_states = dict(state_dict.get("ema_evaluators", {}))
+        for name, state in self._ema_states.items():
+            if name in self._ema:
+                self._ema[name].load_state_dict(state)
+
+
+EMA = "ema"  # the weight average's metric prefix (val/ema/...) and files' subfolder
+
+
+def _renamed_key(key: str, variant: str) -> str:
+    """`val/fid` -> `val/<variant>/fid`; unchanged for the raw generator (variant "")."""
+    if not variant:
+        return key
+    split, _, name = key.partition("/")
+    return f"{split}/{variant}/{name}"
+
+
+def _renamed(metrics: dict[str, float], variant: str) -> dict[str, float]:
+    return {_renamed_key(k, variant): v for k, v in metrics.items()}
+
+
+def _renamed_artifacts(artifacts: list[Artifact], variant: str) -> list[Artifact]:
+    return [dataclasses.replace(a, key=_renamed_key(a.key, variant)) for a in artifacts]

@@ -30,7 +30,9 @@ from wgangp.errors import UserInputError
 
 log = logging.getLogger("wgangp")
 
-_LOADER_KEYS = {"batch_size", "num_workers", "seed", "batches_per_step"}
+# Data settings that leave the images the classifier and the statistics see unchanged (data.dequantize changes
+# only the training stream: eval_samples keeps the default scaling), so they do not key the caches.
+_LOADER_KEYS = {"batch_size", "num_workers", "seed", "batches_per_step", "dequantize"}
 
 
 class SmallConvClassifier(nn.Module):

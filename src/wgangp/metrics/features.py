@@ -91,7 +91,7 @@ def reference_stats_path(
     """The cache file of one dataset's statistics: named by the data module class, split, extractor
     and sample count, plus a hash of the data config (minus loader settings), so a different root or
     resolution never reuses another's statistics."""
-    loader_keys = {"batch_size", "num_workers", "seed", "batches_per_step"}
+    loader_keys = {"batch_size", "num_workers", "seed", "batches_per_step", "dequantize"}  # see classifier.py
     identity = {k: v for k, v in (data_config or {}).items() if k not in loader_keys}
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
     name = f"{type(datamodule).__name__}-{split}-{extractor_name}-n{num_real}-{digest}.pt"

@@ -22,8 +22,10 @@ import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 
+from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
 from wgangp.rng import NOISE, step_generator
+from wgangp.schedules import lr_factor
 from wgangp.strategies import GANDDPStrategy
 
 log = logging.getLogger("wgangp")
@@ -91,6 +93,14 @@ class GANObjective(L.LightningModule):
         generator_optimizer: optional separate partial optimizer for the generator.
         critic_weight_decay: L2 weight decay on the critic (App. B uses 1e-3 with a normalised critic).
         seed: root of the per-step random streams (see wgangp.rng).
+        lr_decay: "none", or "linear": both players' configured lr times max(0, 1 - it / lr_decay_iters) at
+            generator iteration it (App. F; wgangp.schedules).
+        lr_decay_iters: the schedule's length in generator iterations (conf/train.yaml: generator_iters).
+        generator_batch_size: z drawn per generator step, per device; None: the critic's batch m
+            (the released gan_cifar_resnet.py uses 2m, GEN_BS_MULTIPLE).
+        generator_ema: decay of an exponential moving average of the generator's weights (`ema_generator`,
+            scored beside the raw generator as val/ema/...); None: no average (wgangp.ema).
+        generator_ema_start: up to this generator iteration the average copies the generator; it averages after.
 
     The ranges of these and of every subclass's fields are checked in one place, on the composed
     config, before anything is built (wgangp.config_checks).
@@ -109,6 +119,11 @@ class GANObjective(L.LightningModule):
         generator_optimizer: OptimizerFactory | None = None,
         critic_weight_decay: float = 0.0,
         seed: int = 0,
+        lr_decay: str = "none",
+        lr_decay_iters: int | None = None,
+        generator_batch_size: int | None = None,
+        generator_ema: float | None = None,
+        generator_ema_start: int = 0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -119,6 +134,12 @@ class GANObjective(L.LightningModule):
         self.n_critic = int(n_critic)
         self.critic_weight_decay = float(critic_weight_decay)
         self.seed = int(seed)
+        self.lr_decay, self.lr_decay_iters = lr_decay, lr_decay_iters
+        lr_factor(lr_decay, 0, lr_decay_iters)  # an unknown schedule or a missing length fails here, not mid-run
+        self.generator_batch_size = None if generator_batch_size is None else int(generator_batch_size)
+        self.generator_ema_start = int(generator_ema_start)
+        # An AveragedModel of the generator, in the state_dict, so checkpoints keep it and a resume continues it
+        self.ema_generator = None if generator_ema is None else averaged_generator(generator, float(generator_ema))
         # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
@@ -266,7 +287,7 @@ class GANObjective(L.LightningModule):
                 sums[k] = sums.get(k, 0.0) + v.detach()
         out = {k: v / self.n_critic for k, v in sums.items()}
 
-        z = self.sample_latent(m, rng)  # l.11
+        z = self.sample_latent(self.generator_batch_size or m, rng)  # l.11
         with frozen(self.critic):  # the generator step needs no critic weight gradients
             g_terms = self.generator_terms(self.critic(self.generator(z)))
         self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
@@ -281,10 +302,23 @@ class GANObjective(L.LightningModule):
         """The noise stream of the current generator iteration (z and epsilon draws)."""
         return step_generator(self.seed, self.generator_iter, NOISE, self.device)
 
+    def apply_lr_schedule(self) -> None:
+        """Set both optimizers' lr to the schedule's for the current generator iteration (objective.lr_decay):
+        each param group's configured lr (`initial_lr`, set in on_train_start) times wgangp.schedules.lr_factor."""
+        if self.lr_decay == "none":
+            return
+        factor = lr_factor(self.lr_decay, self.generator_iter, self.lr_decay_iters)
+        for opt in self.optimizers(use_pl_optimizer=False):
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
+        self.apply_lr_schedule()  # stateless in the iteration, so exact on resume
         # One step counter: only the generator's step goes through Lightning's wrapper (see the module doc).
         terms = self.train_iteration(batch["real"], opt_g, opt_d.optimizer, self.step_rng())
+        if self.ema_generator is not None:  # after the step, before callbacks evaluate or checkpoint it
+            update_ema(self.ema_generator, self.generator, self.generator_iter, self.generator_ema_start)
         self._track_finite(terms)
         # Host syncs (the finiteness check, logging) happen every trainer.log_every_n_steps generator
         # iterations only, except on the CPU, where a sync costs nothing and the guard stops at once.
@@ -293,7 +327,7 @@ class GANObjective(L.LightningModule):
         if log_now or self.device.type == "cpu":
             self.check_finite()
         if log_now:
-            self.log_metrics({f"train/{k}": v for k, v in terms.items()})
+            self.log_metrics({**{f"train/{k}": v for k, v in terms.items()}, "train/lr": opt_g.param_groups[0]["lr"]})
             if "w_estimate" in terms:
                 self.log("w_est", terms["w_estimate"], prog_bar=True, logger=False, on_step=True)
 
@@ -349,22 +383,28 @@ class GANObjective(L.LightningModule):
         Lightning restores the checkpoint's optimizer states (moments and param_groups) before training
         starts, which would bring back the checkpoint's lr, betas, weight decay ...; the run config records
         this run's. So every hyperparameter of freshly configured optimizers (configure_optimizers, on the
-        same parameters) replaces the restored one, and a change is logged. A no-op on a fresh run.
+        same parameters) replaces the restored one, and a change is logged. The configured lr is also kept as
+        `initial_lr`, the base of objective.lr_decay's schedule, which then sets the lr of the resumed iteration
+        (a scheduled lr in the checkpoint is not a change). A no-op on a fresh run without a schedule.
         """
         for name, opt, fresh in zip(
             ("generator", "critic"), self.optimizers(use_pl_optimizer=False), self.configure_optimizers(), strict=True
         ):
             for group, configured in zip(opt.param_groups, fresh.param_groups, strict=True):
                 for key, value in configured.items():
-                    if key != "params" and group.get(key) != value:
+                    restored = group.get("initial_lr", group.get(key)) if key == "lr" else group.get(key)
+                    if key != "params" and restored != value:
                         log.info(
                             "%s optimizer: %s %s from the checkpoint -> %s as configured",
                             name,
                             key,
-                            group.get(key),
+                            restored,
                             value,
                         )
+                    if key != "params":
                         group[key] = value
+                group["initial_lr"] = configured["lr"]
+        self.apply_lr_schedule()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         info = checkpoint.get("wgangp")
