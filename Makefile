@@ -58,8 +58,25 @@ sweep-one-sided: $(STAMP)  ## App. C: 174 archs x {two-sided, one-sided penalty}
 table2: $(STAMP)  ## print and write Table 2 (Markdown, CSV, per-architecture CSV) of SWEEP_DIR=...
 	$(PY) scripts/table2.py $(SWEEP_DIR) $(ARGS)
 
+FIG3_CONFIG = $(if $(filter cpu,$(PRESET)),fig3_cpu,fig3)
+FIG3_DIR ?= logs/sweeps/$(FIG3_CONFIG)
+FIG2_DIR ?= logs/sweeps/lsun_fig2
+fig3: $(STAMP)  ## Fig. 3: 4 methods on CIFAR-10 (sweeps/fig3.yaml), then the plot; PRESET=cpu: Fashion-MNIST
+	$(if $(filter cpu,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}) $(PY) src/train.py --config-dir sweeps --config-name $(FIG3_CONFIG) hydra.sweep.dir=$(FIG3_DIR) $(ARGS)
+	$(PY) scripts/fig3_plot.py $(FIG3_DIR)
+
+fig3-plot: $(STAMP)  ## Fig. 3's two panels (IS vs iterations and wall-clock) from FIG3_DIR's metrics.csv
+	$(PY) scripts/fig3_plot.py $(FIG3_DIR)
+
+lsun-fig2: $(STAMP)  ## Fig. 2: 7 LSUN architectures x 4 methods (sweeps/lsun_fig2.yaml), then the sample grid
+	$(PY) src/train.py --config-dir sweeps --config-name lsun_fig2 hydra.sweep.dir=$(FIG2_DIR) $(ARGS)
+	$(PY) scripts/fig2_grid.py $(FIG2_DIR)
+
+fig2-grid: $(STAMP)  ## Fig. 2's sample grid (rows architectures, columns methods) from FIG2_DIR's checkpoints
+	$(PY) scripts/fig2_grid.py $(FIG2_DIR)
+
 lint: $(STAMP)  ## ruff check and ruff format --check (no file is changed)
 	$(PY) -m ruff check src tests scripts
 	$(PY) -m ruff format --check src tests scripts
 
-.PHONY: help install train test test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2
+.PHONY: help install train test test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2 fig3 fig3-plot lsun-fig2 fig2-grid

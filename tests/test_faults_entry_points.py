@@ -80,7 +80,7 @@ def test_scripts_share_the_boundary(tmp_path):
 
 def test_an_image_model_on_points_names_the_data_option(tmp_path):
     out = run_cli("train.py", "objective=wgan_gp", "model=resnet", "debug=fast", f"hydra.run.dir={tmp_path}")
-    assert_one_paragraph(out, 2, "got data_shape=(2,)", "data=cifar10", "model=toy_mlp")
+    assert_one_paragraph(out, 2, "got data_shape=(2,)", "data=cifar10", "experiment=cifar10_resnet", "model=toy_mlp")
 
 
 def test_nan_at_the_first_iteration_does_not_point_at_a_missing_checkpoint(tmp_path):

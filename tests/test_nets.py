@@ -117,7 +117,7 @@ def test_every_model_maps_latents_to_images_and_images_to_scores_at_every_suppor
     "nets, supported",
     [
         ((DCGANGenerator, DCGANCritic), (28, 32, 64, 128)),
-        ((ResNetGenerator, ResNetCritic), (32, 64, 128)),
+        ((ResNetGenerator, ResNetCritic), (28, 32, 64, 128)),
         ((ResNet101Generator, ResNet101Critic), (64,)),
     ],
 )
@@ -137,6 +137,18 @@ def test_28x28_dcgan_crops_8x8_to_7x7_and_strides_down_28_14_7_4():
     hooks += [m.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1])) for m in weight_layers(critic)[:-1]]
     critic(generator(torch.randn(2, 8)))
     assert sizes == [4 * 4 * 16, 8, 14, 28] + [14, 7, 4]  # Linear (4b*4*4), deconvs (8 then cropped), convs
+
+
+def test_28x28_resnet_crops_its_first_block_to_7x7_and_pools_down_to_7x7():
+    generator = ResNetGenerator((1, 28, 28), latent_dim=8, channels=4)
+    critic = ResNetCritic((1, 28, 28), channels=4)
+    sizes = []
+    for net in (generator, critic):
+        for block in net.blocks:
+            block.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1]))
+    out = generator(torch.randn(2, 8))
+    assert out.shape == (2, 1, 28, 28) and critic(out).shape == (2,)
+    assert sizes == [8, 7, 14, 28] + [14, 7, 7, 7]  # G: up, crop, up, up; D: down, down, two plain blocks
 
 
 # ---- the critic normalisation rule (Sec. 4) --------------------------------------------------------------

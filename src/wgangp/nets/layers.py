@@ -104,11 +104,15 @@ def image_shape(data_shape: tuple[int, ...], sizes: tuple[int, ...], net: str) -
     shape = tuple(int(s) for s in data_shape)
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] not in sizes:
         supported = ", ".join(f"{s}x{s}" for s in sizes)
-        example = "data=cifar10" if 32 in sizes else f"data=image_folder data.image_size={sizes[0]}"
+        example = (
+            "data=cifar10 or experiment=cifar10_resnet (Table 3's recipe)"
+            if 32 in sizes
+            else f"data=image_folder data.image_size={sizes[0]}"
+        )
         raise ValueError(
             f"{net} supports (C, H, W) images of size {supported}; got data_shape={shape}. Train it on "
-            f"an image data set of one of these sizes, e.g. {example} (data.image_size sets the size "
-            f"of mnist, image_folder, lsun_bedroom), or pick a model for this data (model=toy_mlp for "
+            f"an image data set of one of these sizes, e.g. {example}; data.image_size sets the size "
+            f"of mnist, image_folder, lsun_bedroom. Or pick a model for this data (model=toy_mlp for "
             f"2-d points, model=charcnn for text)."
         )
     return shape[0], shape[1]

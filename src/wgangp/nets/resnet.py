@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from wgangp.nets.dcgan import Crop
 from wgangp.nets.layers import Reshape, image_shape, norm2d, penalty_safe_norm
 from wgangp.nets.units import AvgPool2d, ReLU
 
-RESNET_SIZES = (32, 64, 128)
+RESNET_SIZES = (28, 32, 64, 128)
+# Resampling blocks per image size: the generator up-samples from 4x4, the critic down-samples to 8x8
+# (7x7 at 28x28, whose generator crops its 8x8 map to 7x7 as the released gan_mnist.py: 4 -> 7 -> 14 -> 28).
+RESNET_UPS = {28: 3, 32: 3, 64: 4, 128: 5}
+RESNET_DOWNS = {28: 2, 32: 2, 64: 3, 128: 4}
 RESNET101_SIZES = (64,)
 
 
@@ -91,10 +96,11 @@ class ResNetGenerator(nn.Module):
     """App. F generator: z (N, latent_dim) -> (N, C, H, W) in [-1, 1].
 
     Linear -> (channels, 4, 4); up-sampling ResBlocks to H (three at 32x32: 8, 16, 32); norm, ReLU,
-    3x3 conv to C, tanh. 64x64 and 128x128 add one and two up-sampling blocks (our extension).
+    3x3 conv to C, tanh. 64x64 and 128x128 add one and two up-sampling blocks, and 28x28 crops the
+    first block's 8x8 map to 7x7 (our extensions).
 
     Args:
-        data_shape: (C, H, W), H = W in {32, 64, 128}.
+        data_shape: (C, H, W), H = W in {28, 32, 64, 128}.
         latent_dim: size of z (128 in App. F).
         channels: width of every block (128 in App. F).
         norm: batch | layer | none (App. F: batch norm in the generator).
@@ -107,9 +113,11 @@ class ResNetGenerator(nn.Module):
         self.data_shape = tuple(data_shape)
         self.latent_dim = int(latent_dim)
         out_channels, size = image_shape(self.data_shape, RESNET_SIZES, type(self).__name__)
-        ups = size.bit_length() - 3  # 4 * 2**ups == size
+        blocks: list[nn.Module] = [ResBlock(channels, channels, "up", norm) for _ in range(RESNET_UPS[size])]
+        if size == 28:
+            blocks.insert(1, Crop(7))  # (N, channels, 8, 8) -> (N, channels, 7, 7)
         self.input = nn.Sequential(nn.Linear(self.latent_dim, channels * 16), Reshape(channels, 4, 4))
-        self.blocks = nn.Sequential(*[ResBlock(channels, channels, "up", norm) for _ in range(ups)])
+        self.blocks = nn.Sequential(*blocks)
         self.output = nn.Sequential(
             norm2d(norm, channels), ReLU(), nn.Conv2d(channels, out_channels, 3, padding=1), nn.Tanh()
         )
@@ -123,10 +131,10 @@ class ResNetCritic(nn.Module):
 
     ResBlocks down, down, none, none at 32x32 (32 -> 16 -> 8, then two blocks at 8x8; the first block
     has no leading ReLU, it sees the image), ReLU, global mean pool, Linear. 64x64 and 128x128 add one
-    and two down-sampling blocks before the two plain ones (our extension).
+    and two down-sampling blocks before the two plain ones; 28x28 ends at 7x7 (our extensions).
 
     Args:
-        data_shape: (C, H, W), H = W in {32, 64, 128}.
+        data_shape: (C, H, W), H = W in {28, 32, 64, 128}.
         channels: width of every block (128 in App. F).
         norm: batch | layer | none (App. F: none); batch becomes layer when `uses_penalty` (Sec. 4).
         uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
@@ -139,7 +147,7 @@ class ResNetCritic(nn.Module):
         self.data_shape = tuple(data_shape)
         self.norm = penalty_safe_norm(norm, uses_penalty)
         in_channels, size = image_shape(self.data_shape, RESNET_SIZES, type(self).__name__)
-        downs = size.bit_length() - 4  # size / 2**downs == 8
+        downs = RESNET_DOWNS[size]  # size / 2**downs == 8 (7 at 28x28)
         self.blocks = nn.Sequential(
             ResBlock(in_channels, channels, "down", self.norm, preactivate=False),
             *[ResBlock(channels, channels, "down", self.norm) for _ in range(downs - 1)],

@@ -1,0 +1,31 @@
+"""Fig. 3 (Sec. 5.3) from a sweeps/fig3.yaml sweep: quality over generator iterations and wall-clock time.
+
+    .venv/bin/python scripts/fig3_plot.py logs/sweeps/fig3 [--out fig3.png]
+
+Reads <sweep dir>/<method>/metrics.csv of the four runs (those present), draws IS (and FID where logged)
+against iterations (left) and training wall-clock seconds (right), and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from wgangp.cli import entry_point
+from wgangp.experiments.image_figures import fig3_curves, fig3_table, save_fig3
+
+
+@entry_point
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", help="the sweep's folder (hydra.sweep.dir), e.g. logs/sweeps/fig3")
+    parser.add_argument("--out", help="the PNG to write (default: <sweep dir>/fig3.png)")
+    args = parser.parse_args()
+    curves = fig3_curves(Path(args.sweep_dir))
+    path = save_fig3(curves, Path(args.out or Path(args.sweep_dir) / "fig3.png"))
+    print(fig3_table(curves))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
