@@ -33,7 +33,7 @@ class Rule:
     """What a field accepts: an integer or a finite number in [lo, hi] (bounds open where said),
     one of `choices`, or a list of `length` such numbers; `nullable` also accepts null."""
 
-    kind: str = "int"  # "int" | "number" | "choice" | "numbers"
+    kind: str = "int"  # "int" | "number" | "choice" | "numbers" | "bool"
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
@@ -46,6 +46,8 @@ class Rule:
     def describe(self) -> str:
         if self.kind == "choice":
             text = "one of " + ", ".join(map(str, self.choices))
+        elif self.kind == "bool":
+            text = "true or false"
         else:
             what = {"int": "an integer", "number": "a finite number"}.get(
                 self.kind, f"a list of {self.length} finite numbers"
@@ -73,6 +75,8 @@ class Rule:
             return self.nullable
         if self.kind == "choice":
             return value in self.choices and not isinstance(value, bool)
+        if self.kind == "bool":
+            return isinstance(value, bool)
         if self.kind == "numbers":
             return (
                 isinstance(value, (list, tuple, ListConfig))
@@ -132,12 +136,15 @@ TRAIN_RULES: dict[str, Rule] = {
     "model.*.dim": count(1),
     "model.*.blocks": count(1),
     "model.*.filter_scale": POSITIVE,
+    "model.critic.spectral_norm": Rule("bool"),
     # objective (conf/objective/, conf/optimizer/)
     "objective.n_critic": count(1, note="critic steps per generator iteration, Alg. 1 l.2"),
     "objective.gp_weight": NON_NEGATIVE,
     "objective.gamma": NON_NEGATIVE,
     "objective.critic_weight_decay": NON_NEGATIVE,
-    "objective.clip_value": number(0, lo_open=True, note="the WGAN paper uses 0.01"),
+    "objective.gp_weight_schedule": Rule("choice", choices=("constant", "adaptive")),
+    "objective.gp_weight_max": POSITIVE,
+    "objective.clip_value": number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing"),
     "objective.*optimizer.lr": POSITIVE,
     "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
     "objective.*optimizer.eps": POSITIVE,
