@@ -24,11 +24,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+TOY_WIDTH = ["model.generator.width=128", "model.critic.width=128"]
 # setup -> (train.py overrides, generator iterations, metrics reported (name in metrics.csv, column title))
 SETUPS: dict[str, tuple[list[str], int, list[tuple[str, str]]]] = {
     # the toy code's settings (conf/experiment/toy.yaml: lambda 0.1, Adam 1e-4 betas (0.5, 0.9), batch 256)
-    "8gaussians": (["experiment=toy", "data=8gaussians"], 2000, [("val/w1", "W1")]),
-    "25gaussians": (["experiment=toy", "data=25gaussians"], 2000, [("val/w1", "W1")]),
+    # with 128-wide nets instead of 512 (16x fewer FLOPs: 24 runs on one CPU thread in about half an hour)
+    "8gaussians": (["experiment=toy", "data=8gaussians", *TOY_WIDTH], 2000, [("val/w1", "W1")]),
+    "25gaussians": (["experiment=toy", "data=25gaussians", *TOY_WIDTH], 2000, [("val/w1", "W1")]),
     # Alg. 1's optimiser, a narrow DCGAN without critic normalisation (spectral normalisation bounds the
     # layers only), classifier IS / FID (metrics=classifier) once at the end
     "fashion_mnist": (
