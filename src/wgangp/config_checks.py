@@ -166,6 +166,8 @@ TRAIN_RULES: dict[str, Rule] = {
             "batch_size": count(1),
             "kid_subset*": count(1),
             "splits": count(1),
+            "min_count": count(1),
+            "n_std": POSITIVE,
         }.items()
     },
 }
