@@ -8,8 +8,10 @@ Each run is `python src/train.py <the setup's overrides> <the method's overrides
 <method>/seed<S>; a run whose metrics.csv already reaches its last generator iteration is not trained again,
 so an interrupted comparison continues where it stopped. The four methods share the optimiser, n_critic and
 the number of generator iterations of the setup, so they differ in the loss and the constraint only.
-Prints the Markdown table (mean +- sample standard deviation over the seeds of the final evaluation) and
-writes it to DIR/<setup>.md.
+On the toy mixtures the mode measure (val/modes, val/high_quality; wgangp.evaluation.modes) is computed from
+each run's final checkpoint with the ModeCoverage evaluator's fixed z, so runs trained before it existed
+have it too. Prints the Markdown table (mean +- sample standard deviation over the seeds of the final
+evaluation) and writes it to DIR/<setup>.md.
 """
 
 from __future__ import annotations
@@ -22,15 +24,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+from wgangp.data.toy import EightGaussians, TwentyFiveGaussians
+from wgangp.metrics.modes import mode_coverage
+from wgangp.rng import EVAL, step_generator
+from wgangp.sampling import load_generator
+
 REPO = Path(__file__).resolve().parents[1]
 
+MIXTURES = {"8gaussians": EightGaussians(), "25gaussians": TwentyFiveGaussians()}
+MODES = [("val/modes", "modes"), ("val/high_quality", "high quality")]
 TOY_WIDTH = ["model.generator.width=128", "model.critic.width=128"]
 # setup -> (train.py overrides, generator iterations, metrics reported (name in metrics.csv, column title))
 SETUPS: dict[str, tuple[list[str], int, list[tuple[str, str]]]] = {
     # the toy code's settings (conf/experiment/toy.yaml: lambda 0.1, Adam 1e-4 betas (0.5, 0.9), batch 256)
     # with 128-wide nets instead of 512 (16x fewer FLOPs: 24 runs on one CPU thread in about half an hour)
-    "8gaussians": (["experiment=toy", "data=8gaussians", *TOY_WIDTH], 2000, [("val/w1", "W1")]),
-    "25gaussians": (["experiment=toy", "data=25gaussians", *TOY_WIDTH], 2000, [("val/w1", "W1")]),
+    "8gaussians": (["experiment=toy", "data=8gaussians", *TOY_WIDTH], 2000, [("val/w1", "W1"), *MODES]),
+    "25gaussians": (["experiment=toy", "data=25gaussians", *TOY_WIDTH], 2000, [("val/w1", "W1"), *MODES]),
     # Alg. 1's optimiser, a narrow DCGAN without critic normalisation (spectral normalisation bounds the
     # layers only), classifier IS / FID (metrics=classifier) once at the end
     "fashion_mnist": (
@@ -87,12 +98,23 @@ def final_metrics(run_dir: Path, names: list[str]) -> dict[str, float] | None:
     return found if all(n in found for n in names) else None
 
 
+def final_modes(run_dir: Path, setup: str, seed: int) -> dict[str, float]:
+    """val/modes and val/high_quality of the run's final generator, as the ModeCoverage evaluator takes them
+    (its defaults: 2500 points from z of the EVAL stream index 4, 20 per mode, 3 standard deviations)."""
+    generator = load_generator(run_dir / "checkpoints/last.ckpt")
+    z = torch.randn(2500, generator.latent_dim, generator=step_generator(seed, 4, EVAL))
+    with torch.no_grad():
+        modes, high_quality = mode_coverage(generator(z), MIXTURES[setup].centres, MIXTURES[setup].std, 20, 3.0)
+    return {"val/modes": float(modes), "val/high_quality": high_quality}
+
+
 def run(setup: str, method: str, seed: int, out: Path) -> dict[str, float]:
     overrides, iters, metrics = SETUPS[setup]
+    names = [m for m, _ in metrics if m not in dict(MODES)]
     run_dir = out / setup / method.replace(" ", "").replace("+", "_") / f"seed{seed}"
-    done = final_metrics(run_dir, [m for m, _ in metrics])
+    done = final_metrics(run_dir, names)
     if done is not None and done.get("step", 0) >= iters:
-        return done
+        return {**done, **(final_modes(run_dir, setup, seed) if setup in MIXTURES else {})}
     args = [
         *overrides,
         *method_overrides(setup, method),
@@ -103,10 +125,10 @@ def run(setup: str, method: str, seed: int, out: Path) -> dict[str, float]:
     ]
     print(f"[{setup} / {method} / seed {seed}] python src/train.py {' '.join(args)}", flush=True)
     subprocess.run([sys.executable, str(REPO / "src/train.py"), *args], cwd=REPO, check=True, env=os.environ)
-    result = final_metrics(run_dir, [m for m, _ in metrics])
+    result = final_metrics(run_dir, names)
     if result is None:
-        raise RuntimeError(f"{run_dir}/metrics.csv has no final {', '.join(m for m, _ in metrics)}")
-    return result
+        raise RuntimeError(f"{run_dir}/metrics.csv has no final {', '.join(names)}")
+    return {**result, **(final_modes(run_dir, setup, seed) if setup in MIXTURES else {})}
 
 
 def spread(values: list[float]) -> str:
