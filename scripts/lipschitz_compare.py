@@ -57,7 +57,7 @@ SETUPS: dict[str, tuple[list[str], int, list[tuple[str, str]]]] = {
             "evaluators.samples.every_n_iters=0",
             "evaluators.critic_validation.every_n_iters=0",
         ],
-        800,
+        500,
         [("val/inception_score", "IS"), ("val/fid", "FID")],
     ),
 }
