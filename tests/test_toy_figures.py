@@ -48,13 +48,14 @@ def test_gradient_norms_experiment_runs_from_the_command_line(tmp_path):
     for name in ["gradient_norms.png", "weight_histograms.png"]:
         assert (run / name).stat().st_size > 10_000, name
     curves = json.loads((run / "gradient_norms.json").read_text())
-    assert len(curves) == 4 and all(len(c) == 12 for c in curves.values())
+    assert len(curves) == 5 and all(len(c) == 12 for c in curves.values())
     # Sec. 3.2: clipped critics' gradients decay exponentially towards the first layers; penalised ones do not.
     clipped, penalised = curves["weight clipping c=0.01"], curves["gradient penalty"]
     assert clipped[0] / clipped[-1] < 1e-6
     assert 0.1 < penalised[0] / penalised[-1] < 10
+    assert all(0 < g < float("inf") for g in curves["spectral norm"])  # a spectrally normalised critic trains too
     rows = (run / "gradient_norms.csv").read_text().splitlines()
-    assert len(rows) == 1 + 4  # debug=fast: 4 generator iterations, logged at the last one per method
+    assert len(rows) == 1 + 5  # debug=fast: 4 generator iterations, logged at the last one per method
 
 
 def test_value_surfaces_experiment_writes_its_figure(tiny_config, tmp_path):

@@ -140,6 +140,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "model.*.dim": count(1),
     "model.*.blocks": count(1),
     "model.*.filter_scale": POSITIVE,
+    "model.critic.spectral_norm": Rule("bool"),
     # objective (conf/objective/, conf/optimizer/)
     "objective.n_critic": count(1, note="critic steps per generator iteration, Alg. 1 l.2"),
     "objective.gp_weight": NON_NEGATIVE,
@@ -150,7 +151,9 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.generator_batch_size": count(1, nullable=True, note="z per generator step; null: data.batch_size"),
     "objective.generator_ema": number(0, hi=1, hi_open=True, nullable=True, note="the average's decay, e.g. 0.999"),
     "objective.generator_ema_start": count(0, note="generator iterations before averaging starts"),
-    "objective.clip_value": number(0, lo_open=True, note="the WGAN paper uses 0.01"),
+    "objective.gp_weight_schedule": Rule("choice", choices=("constant", "adaptive")),
+    "objective.gp_weight_max": POSITIVE,
+    "objective.clip_value": number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing"),
     "objective.*optimizer.lr": POSITIVE,
     "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
     "objective.*optimizer.eps": POSITIVE,
@@ -173,6 +176,8 @@ TRAIN_RULES: dict[str, Rule] = {
             "kid_subset*": count(1),
             "splits": count(1),
             "warmup_iters": count(0),  # callbacks.timing (scripts/time_experiment.py)
+            "min_count": count(1),
+            "n_std": POSITIVE,
         }.items()
     },
 }

@@ -75,6 +75,28 @@ def penalty_from_norms(norms: Tensor, one_sided: bool = False) -> Tensor:
     return excess.pow(2).mean()
 
 
+PENALTY_WEIGHT_SCHEDULES = ("constant", "adaptive")
+
+
+def penalty_weight(
+    penalty: Tensor, schedule: str = "constant", weight: float = 10.0, max_weight: float = 10.0
+) -> Tensor:
+    """The lambda multiplying a penalty: `weight` ("constant"), or the R1 note's dynamic scaling
+    ("adaptive", shared/paper/003_* Example 3): lambda = clip(penalty, 0, max_weight), the penalty's own
+    current value, as a 0-d tensor (no host sync).
+
+    The adaptive lambda is detached (a stop-gradient): the loss lambda * penalty then has the gradient
+    lambda * d(penalty), the penalty's own direction with weight lambda, which is what `train/gp_weight`
+    reports. Differentiating through lambda instead would train penalty^2 below the cap, gradient
+    2 * penalty * d(penalty): an effective weight of twice the logged one, halving at the cap.
+    """
+    if schedule == "constant":
+        return torch.as_tensor(float(weight), device=penalty.device)
+    if schedule == "adaptive":
+        return penalty.detach().clamp(0.0, float(max_weight))
+    raise ValueError(f"unknown penalty weight schedule {schedule!r}; choose one of {PENALTY_WEIGHT_SCHEDULES}")
+
+
 def gradient_penalty(
     critic: Critic,
     real: Tensor,

@@ -12,25 +12,52 @@ from wgangp.data.base import GANDataModule
 
 
 class EightGaussians:
-    """Eight Gaussians (std 0.02) at radius 2 on the compass directions, all divided by 1.414."""
+    """Eight Gaussians (std 0.02) at radius 2 on the compass directions, all divided by 1.414.
+
+    `centres` (8, 2) and `std` are in the data's units (after the division), for the mode measure
+    (wgangp.metrics.modes)."""
+
+    scale = 1.414
+    std = 0.02 / scale
+
+    @staticmethod
+    def _ring() -> Tensor:
+        angles = torch.arange(8) * (math.pi / 4)
+        return 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)  # (8, 2) before scaling
+
+    @property
+    def centres(self) -> Tensor:
+        return self._ring() / self.scale
 
     def sample(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
-        angles = torch.arange(8) * (math.pi / 4)
-        centres = 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
+        centres = self._ring()
         which = torch.randint(0, 8, (n,), generator=generator)
         points = centres[which] + 0.02 * torch.randn(n, 2, generator=generator)
-        return {"real": points / 1.414}
+        return {"real": points / self.scale}
 
 
 class TwentyFiveGaussians:
-    """A 5x5 grid of Gaussians (std 0.05) at {-4, -2, 0, 2, 4}^2, all divided by 2.828."""
+    """A 5x5 grid of Gaussians (std 0.05) at {-4, -2, 0, 2, 4}^2, all divided by 2.828.
+
+    `centres` (25, 2) and `std` are in the data's units (after the division), for the mode measure."""
+
+    scale = 2.828
+    std = 0.05 / scale
+
+    @staticmethod
+    def _grid() -> Tensor:
+        grid = torch.arange(-2, 3, dtype=torch.float32) * 2
+        return torch.cartesian_prod(grid, grid)  # (25, 2) before scaling
+
+    @property
+    def centres(self) -> Tensor:
+        return self._grid() / self.scale
 
     def sample(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
-        grid = torch.arange(-2, 3, dtype=torch.float32) * 2
-        centres = torch.cartesian_prod(grid, grid)
+        centres = self._grid()
         which = torch.randint(0, 25, (n,), generator=generator)
         points = centres[which] + 0.05 * torch.randn(n, 2, generator=generator)
-        return {"real": points / 2.828}
+        return {"real": points / self.scale}
 
 
 class SwissRoll:

@@ -8,7 +8,9 @@ loss, penalty and clipping as every training run:
   [-c, c] after each optimizer step;
 - gradient penalty: Adam lr 1e-4, betas (0.5, 0.9) (App. E) and lambda = 0.1, the released toy code's
   value (gan_toy.py, "smaller lambda seems to help for toy tasks"); its FIXED_GENERATOR flag draws
-  Fig. 1a. The paper's text uses lambda = 10 everywhere else; both are config fields.
+  Fig. 1a. The paper's text uses lambda = 10 everywhere else; both are config fields;
+- spectral normalisation (Fig. 1b only, not in the paper): the WGAN loss without clipping (`WGANClip` with
+  clip_value None) on a critic whose every layer is spectrally normalised, the penalty's Adam.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import csv
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -27,6 +29,7 @@ from torch import Tensor, nn
 
 from wgangp.data.stream import Source, StepSampler
 from wgangp.losses import wasserstein_critic_loss
+from wgangp.nets.layers import spectral_normalize
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.objectives.base import GANObjective
 from wgangp.penalties import input_gradient_norms
@@ -57,10 +60,11 @@ def toy_generator(latent_dim: int, width: int, layers: int) -> MLPGenerator:
     return he_init_(MLPGenerator((2,), latent_dim=latent_dim, width=width, hidden_layers=layers - 1, tanh=False))
 
 
-def toy_critic(width: int, layers: int) -> MLPCritic:
-    """points (N, 2) -> scores (N,): `layers` linear layers, no normalisation, He init; `.net` is the
-    nn.Sequential of its layers."""
-    return he_init_(MLPCritic((2,), width=width, hidden_layers=layers - 1))
+def toy_critic(width: int, layers: int, spectral_norm: bool = False) -> MLPCritic:
+    """points (N, 2) -> scores (N,): `layers` linear layers, no normalisation, He init, then spectral
+    normalisation of every layer when `spectral_norm`; `.net` is the nn.Sequential of its layers."""
+    critic = he_init_(MLPCritic((2,), width=width, hidden_layers=layers - 1))
+    return spectral_normalize(critic) if spectral_norm else critic
 
 
 def _run_dir(cfg: DictConfig) -> Path:
@@ -135,9 +139,10 @@ def layer_gradient_norms(critic: nn.Sequential, real: Tensor, fake: Tensor) -> T
     """Norms of the gradient of the critic loss E[D(fake)] - E[D(real)] with respect to the output of each
     linear layer of `critic` (first to last), over the whole batch; real, fake (m, D); returns (layers,).
 
-    Computed on a float64 copy: with c = 0.001 the norms at the first layers (~1e-40) underflow fp32.
+    Computed on a float64 copy: with c = 0.001 the norms at the first layers (~1e-40) underflow fp32. The
+    copy is in eval mode: a spectrally normalised layer uses its trained power-iteration vectors as they are.
     """
-    critic = copy.deepcopy(critic).double()
+    critic = copy.deepcopy(critic).double().eval()
     h = torch.cat([real, fake]).double()  # (2m, D): no normalisation, so one forward serves both sets
     activations = []
     for layer in critic:
@@ -162,8 +167,10 @@ def gradient_norms(
     latent_dim: int = 2,
     log_every: int = 10,
     average_last: int = 5,
+    spectral_norm_methods: Sequence[str] = (),
 ) -> dict[str, list[float]]:
-    """Fig. 1b: WGANs with `layers`-layer ReLU MLP generator and critic (Sec. 3.2), one per method.
+    """Fig. 1b: WGANs with `layers`-layer ReLU MLP generator and critic (Sec. 3.2), one per method; the
+    critics of `spectral_norm_methods` (method names) are spectrally normalised.
 
     Every `log_every` generator iterations the per-layer gradient norms of the critic loss (on a fresh
     batch) go to `gradient_norms.csv`; `gradient_norms.png` plots, per method, the geometric mean of the
@@ -178,7 +185,8 @@ def gradient_norms(
         for mname, method in methods.items():
             t0 = time.perf_counter()
             torch.manual_seed(cfg.seed)  # same initial nets for every method
-            generator, critic = toy_generator(latent_dim, width, layers), toy_critic(width, layers)
+            generator = toy_generator(latent_dim, width, layers)
+            critic = toy_critic(width, layers, spectral_norm=mname in spectral_norm_methods)
             objective = method(generator=generator, critic=critic, n_critic=n_critic, seed=cfg.seed)
             opt_g, opt_d = objective.configure_optimizers()
             objective.after_critic_step()  # the constraint holds from the start (clipping; a no-op for the penalty)
@@ -199,7 +207,10 @@ def gradient_norms(
                     f.flush()  # the CSV can be watched while it runs
             last = torch.stack(rows[-average_last:])  # (k, layers)
             curves[mname] = last.clamp_min(1e-300).log().mean(0).exp().tolist()  # geometric mean
-            weights[mname] = torch.cat([m.weight.flatten() for m in critic.modules() if isinstance(m, nn.Linear)])
+            # the weights the critic computes with (W / sigma(W) under spectral normalisation)
+            weights[mname] = torch.cat(
+                [m.weight.detach().flatten() for m in critic.modules() if isinstance(m, nn.Linear)]
+            )
             clips[mname] = getattr(objective, "clip_value", None)
             log.info(
                 "Fig. 1b %s: gradient norm layer 1 %.3g, layer %d %.3g (%.0f s)",

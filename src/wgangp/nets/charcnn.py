@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from wgangp.nets.layers import spectral_normalize
 from wgangp.nets.units import ReLU
 
 
@@ -73,7 +74,8 @@ class CharCNNCritic(nn.Module):
     """x (N, vocab_size, seq_len), one-hot or softmax -> 1x1 conv to `dim` channels -> `blocks`
     ResBlock1d -> flatten -> Linear: scores (N,). No normalisation, so each score depends on its own
     input only, as a gradient penalty needs (Sec. 4); `uses_penalty` is accepted as by every critic, with
-    nothing to swap."""
+    nothing to swap. `spectral_norm`: every conv and the Linear spectrally normalised
+    (nets.layers.spectral_normalize)."""
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class CharCNNCritic(nn.Module):
         kernel_size: int = 5,
         residual_scale: float = 0.3,
         uses_penalty: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
@@ -90,6 +93,8 @@ class CharCNNCritic(nn.Module):
         self.input = nn.Conv1d(vocab_size, int(dim), 1)
         self.blocks = nn.Sequential(*[ResBlock1d(int(dim), kernel_size, residual_scale) for _ in range(blocks)])
         self.output = nn.Linear(int(dim) * seq_len, 1)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.blocks(self.input(x))  # (N, dim, L)

@@ -24,7 +24,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wgangp.nets.layers import Reshape, expansion, image_shape, make_nonlinearity, norm2d, penalty_safe_norm
+from wgangp.nets.layers import (
+    Reshape,
+    expansion,
+    image_shape,
+    make_nonlinearity,
+    norm2d,
+    penalty_safe_norm,
+    spectral_normalize,
+)
 
 SIZES = (28, 32, 64, 128)
 STAGES = {28: 3, 32: 3, 64: 4, 128: 5}  # stride-2 layers; 4x4 at the generator's input / critic's output
@@ -123,6 +131,7 @@ class DCGANCritic(nn.Module):
             `uses_penalty` (Sec. 4). The norm actually used is the attribute `norm`.
         depth: Table 1's depth (4, 8, 12, 20); see the module docstring.
         uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
+        spectral_norm: every conv and the Linear spectrally normalised (nets.layers.spectral_normalize).
     """
 
     def __init__(
@@ -133,6 +142,7 @@ class DCGANCritic(nn.Module):
         norm: str = "batch",
         depth: int = 4,
         uses_penalty: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.data_shape = tuple(data_shape)
@@ -158,6 +168,8 @@ class DCGANCritic(nn.Module):
         layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, 1)]  # (N, widths[-1] * 4 * 4) -> (N, 1)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
+        if spectral_norm:  # after the initialisation, which writes the raw weights
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)

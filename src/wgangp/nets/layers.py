@@ -6,6 +6,10 @@ norm, because batch norm makes each sample's score depend on the rest of the bat
 is taken per sample. Every critic takes `uses_penalty`; those with a `norm` pass both through
 `penalty_safe_norm`; `wgangp.build.build` supplies `uses_penalty` from the objective class's
 `uses_gradient_penalty` attribute.
+
+Spectral normalisation (Miyato et al. 2018; the R1 note, shared/paper/003_*, names it as the other way to
+enforce the Lipschitz constraint): every critic takes `spectral_norm` (`model.critic.spectral_norm: true`)
+and, as the last step of its constructor, passes itself to `spectral_normalize`, the one implementation.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from wgangp.nets.units import LeakyReLU, ReLU
 
@@ -97,6 +103,51 @@ def penalty_safe_norm(norm: str, uses_penalty: bool) -> str:
         )
         return "layer"
     return norm
+
+
+# The weight layers spectral normalisation divides by their largest singular value; norm layers' affine
+# scales and the biases are left alone, as in Miyato et al.
+WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Embedding)
+NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+
+
+def spectral_normalize(module: nn.Module) -> nn.Module:
+    """Every weight layer of `module` (WEIGHT_LAYERS) reparametrised as W / sigma(W), in place; returns `module`.
+
+    Through PyTorch's own `torch.nn.utils.parametrizations.spectral_norm`: sigma(W) = u^T W v with the
+    power-iteration vectors u, v kept as buffers (`<layer>.parametrizations.weight.0._u`, `._v`), so they
+    are in the state_dict and in checkpoints, and a resume continues them exactly. A forward in train mode
+    first runs one power iteration (updating u, v in place, without gradient); a forward in eval mode runs
+    none and uses the stored u, v, so evaluation (which runs the critic in eval mode) never advances them.
+    The gradient treats u, v as constants (d sigma / dW = u v^T, Miyato et al. Eq. 12), also in the double
+    backward of a gradient penalty. A conv weight (C_out, C_in, k, k) is normalised as the matrix
+    (C_out, C_in k k), as in SN-GAN.
+
+    Apply it after the weights are initialised: the initialisation writes the raw weight, which the
+    parametrisation then divides. Layers already parametrised are left as they are.
+    """
+    layers = [m for m in module.modules() if isinstance(m, WEIGHT_LAYERS) and not parametrize.is_parametrized(m)]
+    for layer in layers:
+        spectral_norm(layer)
+    norms = sorted({type(m).__name__ for m in module.modules() if isinstance(m, NORM_LAYERS)})
+    if norms:
+        log.warning(
+            "spectral normalisation with %s layers in the critic: their scales are not normalised, so the "
+            "critic's Lipschitz constant is not bounded by 1 (SN-GAN's critics have no normalisation; set "
+            "model.critic.norm=none)",
+            ", ".join(norms),
+        )
+    return module
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    """Whether any layer of `module` is spectrally normalised (`spectral_normalize`)."""
+    return any(
+        type(p).__name__ == "_SpectralNorm"
+        for m in module.modules()
+        if parametrize.is_parametrized(m, "weight")
+        for p in m.parametrizations.weight
+    )
 
 
 def image_shape(data_shape: tuple[int, ...], sizes: tuple[int, ...], net: str) -> tuple[int, int]:

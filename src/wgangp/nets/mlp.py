@@ -9,6 +9,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from wgangp.nets.layers import spectral_normalize
 from wgangp.nets.units import ReLU
 
 
@@ -56,14 +57,21 @@ class MLPGenerator(nn.Module):
 class MLPCritic(nn.Module):
     """x (N, *data_shape) -> scores (N,): flatten, then a ReLU MLP; no normalisation, so each output
     depends on its own input only (Sec. 4). `uses_penalty` is accepted as by every critic; with no norm
-    there is nothing to swap."""
+    there is nothing to swap. `spectral_norm`: every Linear spectrally normalised (nets.layers.spectral_normalize)."""
 
     def __init__(
-        self, data_shape: tuple[int, ...], width: int = 512, hidden_layers: int = 3, uses_penalty: bool = False
+        self,
+        data_shape: tuple[int, ...],
+        width: int = 512,
+        hidden_layers: int = 3,
+        uses_penalty: bool = False,
+        spectral_norm: bool = False,
     ):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.net = relu_mlp(math.prod(self.data_shape), 1, width, hidden_layers)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1)).squeeze(1)

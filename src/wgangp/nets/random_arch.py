@@ -84,12 +84,20 @@ class RandomArchCritic(DCGANCritic):
     """The critic of Table 1 architecture `arch_seed`; `arch` holds the sampled choices and the seed.
 
     A sampled batch norm becomes layer norm when `uses_penalty` (Sec. 4, Table 1); `arch` keeps the
-    sampled choice and the attribute `norm` says what was built. `filter_scale`: see RandomArchGenerator.
+    sampled choice and the attribute `norm` says what was built. `filter_scale`: see RandomArchGenerator;
+    `spectral_norm`: see DCGANCritic.
     """
 
     def __init__(
-        self, data_shape: tuple[int, ...], arch_seed: int, uses_penalty: bool = False, filter_scale: float = 1.0
+        self,
+        data_shape: tuple[int, ...],
+        arch_seed: int,
+        uses_penalty: bool = False,
+        filter_scale: float = 1.0,
+        spectral_norm: bool = False,
     ) -> None:
         arch = sample_architecture(arch_seed)
-        super().__init__(data_shape, uses_penalty=uses_penalty, **critic_kwargs(arch, filter_scale))
+        super().__init__(
+            data_shape, uses_penalty=uses_penalty, spectral_norm=spectral_norm, **critic_kwargs(arch, filter_scale)
+        )
         self.arch = {"arch_seed": int(arch_seed), **arch}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from wgangp.nets.dcgan import Crop
-from wgangp.nets.layers import Reshape, image_shape, norm2d, penalty_safe_norm
+from wgangp.nets.layers import Reshape, image_shape, norm2d, penalty_safe_norm, spectral_normalize
 from wgangp.nets.units import AvgPool2d, ReLU
 
 RESNET_SIZES = (28, 32, 64, 128)
@@ -138,10 +138,16 @@ class ResNetCritic(nn.Module):
         channels: width of every block (128 in App. F).
         norm: batch | layer | none (App. F: none); batch becomes layer when `uses_penalty` (Sec. 4).
         uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
+        spectral_norm: every conv and the Linear spectrally normalised (nets.layers.spectral_normalize).
     """
 
     def __init__(
-        self, data_shape: tuple[int, ...], channels: int = 128, norm: str = "none", uses_penalty: bool = False
+        self,
+        data_shape: tuple[int, ...],
+        channels: int = 128,
+        norm: str = "none",
+        uses_penalty: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.data_shape = tuple(data_shape)
@@ -156,6 +162,8 @@ class ResNetCritic(nn.Module):
         )
         self.relu = ReLU()
         self.output = nn.Linear(channels, 1)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.relu(self.blocks(x)).mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
@@ -208,9 +216,17 @@ class ResNet101Critic(nn.Module):
         dim: d above (64 in the released code); a multiple of 4.
         norm: the norm closing each residual branch; batch becomes layer when `uses_penalty` (Sec. 4).
         uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
+        spectral_norm: every conv and the Linear spectrally normalised (nets.layers.spectral_normalize).
     """
 
-    def __init__(self, data_shape: tuple[int, ...], dim: int = 64, norm: str = "batch", uses_penalty: bool = False):
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        dim: int = 64,
+        norm: str = "batch",
+        uses_penalty: bool = False,
+        spectral_norm: bool = False,
+    ):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.norm = penalty_safe_norm(norm, uses_penalty)
@@ -225,6 +241,8 @@ class ResNet101Critic(nn.Module):
             blocks += [BottleneckBlock(w, w, None, self.norm) for _ in range(n)]
         self.blocks = nn.Sequential(*blocks)
         self.output = nn.Linear(widths[-1] * 16, 1)
+        if spectral_norm:
+            spectral_normalize(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output(self.blocks(x).flatten(1)).squeeze(1) / 5  # released: output / 5

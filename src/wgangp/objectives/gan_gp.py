@@ -8,7 +8,7 @@ from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
-from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
+from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms, penalty_weight
 
 
 class GANGP(GANObjective):
@@ -17,23 +17,30 @@ class GANGP(GANObjective):
 
     Args:
         gp_weight: lambda (the GAN + gradient penalty note compares 1 and 10).
+        gp_weight_schedule, gp_weight_max: "constant" or the R1 note's "adaptive" lambda, as in WGANGP.
         **kwargs: the loop's arguments (see GANObjective).
     """
 
     uses_gradient_penalty = True
 
-    def __init__(self, *, gp_weight: float = 10.0, **kwargs) -> None:
+    def __init__(
+        self, *, gp_weight: float = 10.0, gp_weight_schedule: str = "constant", gp_weight_max: float = 10.0, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.gp_weight = float(gp_weight)
+        self.gp_weight_schedule = str(gp_weight_schedule)
+        self.gp_weight_max = float(gp_weight_max)
 
     def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
         d_real, d_fake = self.critic_scores(real, fake)
         eps = self.sample_uniform(real.size(0), rng)  # one epsilon per sample, as Alg. 1 l.4
         norms = input_gradient_norms(self.critic, interpolate(real, fake, eps), self.penalty_grad_scale())  # (m,)
         penalty = penalty_from_norms(norms)
+        weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         return {
-            "critic_loss": gan_discriminator_loss(d_real, d_fake) + self.gp_weight * penalty,
+            "critic_loss": gan_discriminator_loss(d_real, d_fake) + weight * penalty,
             "gradient_penalty": penalty,  # unweighted
+            "gp_weight": weight,  # the lambda used
             "grad_norm": norms.mean(),
             "d_real": torch.sigmoid(d_real).mean(),
             "d_fake": torch.sigmoid(d_fake).mean(),
