@@ -18,6 +18,8 @@ class WGANClip(GANObjective):
         **kwargs: the loop's arguments (see GANObjective).
     """
 
+    supports_feature_matching = False  # the generator minimises the W1 estimate itself
+
     def __init__(self, *, clip_value: float = 0.01, **kwargs) -> None:
         super().__init__(**kwargs)
         self.clip_value = float(clip_value)

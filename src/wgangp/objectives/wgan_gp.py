@@ -20,6 +20,7 @@ class WGANGP(GANObjective):
     """
 
     uses_gradient_penalty = True
+    supports_feature_matching = False  # the generator minimises the W1 estimate itself
 
     def __init__(self, *, gp_weight: float = 10.0, one_sided: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
