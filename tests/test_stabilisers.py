@@ -135,3 +135,13 @@ def test_minibatch_critics_train_every_objective_without_a_penalty(tiny_config, 
             opt_g, opt_d = obj.configure_optimizers()
             terms = obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
             assert all(torch.isfinite(v) for v in terms.values()), (name, minibatch)
+
+
+# ---- TTUR ----------------------------------------------------------------------------------------------
+def test_ttur_trains_each_player_with_its_own_learning_rate(tiny_config, tmp_path):
+    cfg = tiny_config("experiment=ttur", "objective=wgan_gp")
+    assert cfg.objective.optimizer.lr == 3e-4 and cfg.objective.generator_optimizer.lr == 1e-4
+    train(cfg)
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    generator_opt, critic_opt = ckpt["optimizer_states"]  # configure_optimizers: [generator, critic]
+    assert generator_opt["param_groups"][0]["lr"] == 1e-4 and critic_opt["param_groups"][0]["lr"] == 3e-4
