@@ -14,8 +14,9 @@ same minibatch on every call). The same functions train the GANs (`joint_train_i
   the corrective step from the current point with the half point's gradients. The half step is taken
   with each player's own optimizer from its current state, and afterwards both parameters and optimizer
   state (Adam's moments and step count, RMSProp's averages) are restored, so the extrapolation leaves no
-  trace: the moments see one gradient per iteration, the half point's (Gidel et al. 2019's Extra-Adam
-  also updates them at the extrapolation; with plain SGD both are the notes' formulas). It counts once:
+  trace: the moments see one gradient per iteration, the half point's. That is our choice: Gidel et al.
+  2019's Extra-Adam, as we read it, updates them at the extrapolation too; with plain SGD the two agree
+  and are the notes' formulas. It counts once:
   only the corrective generator step goes through Lightning's wrapper.
 - optimistic: optimistic mirror descent (Daskalakis et al. 2018), theta <- theta - eta (2 g_t - g_{t-1}),
   written over the player's optimizer as theta <- theta + 2 d_t - d_{t-1}, where d_t is the step the
@@ -49,7 +50,7 @@ UPDATES = ("alternating", "simultaneous", "extragradient", "optimistic")
 PREVIOUS_STEP = "optimistic_previous_step"  # optimizer state key of the optimistic rule's d_{t-1}
 
 # Both players' gradients at the current parameters, one list per player, in the players' order.
-Gradients = Callable[[], list[list[Tensor]]]
+Gradients = Callable[[], list[list[Tensor | None]]]
 
 
 def _nothing() -> None:
@@ -74,7 +75,7 @@ def bare(opt) -> torch.optim.Optimizer:
     return getattr(opt, "optimizer", opt)
 
 
-def _step(player: Player, grads: Sequence[Tensor], counted: bool = True, project: bool = True) -> None:
+def _step(player: Player, grads: Sequence[Tensor | None], counted: bool = True, project: bool = True) -> None:
     for p, g in zip(player.params, grads, strict=True):
         p.grad = g
     (player.optimizer if counted else bare(player.optimizer)).step()
@@ -180,15 +181,16 @@ def joint_train_iteration(objective, real: Tensor, opt_g, opt_d, rng: torch.Gene
     start = rng.get_state()
     evaluated: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
 
-    def gradients() -> list[list[Tensor]]:
+    def gradients() -> list[list[Tensor | None]]:
         rng.set_state(start)  # every evaluation draws the same epsilons: one minibatch game per iteration
         with torch.no_grad():
             fake = objective.generator(z_critic)
         c_terms = objective.critic_terms(real[-1], fake, rng)
-        grads_d = torch.autograd.grad(c_terms["critic_loss"], players[0].params)
+        # allow_unused: a parameter outside this loss's graph gets no gradient, and the optimizer skips it
+        grads_d = torch.autograd.grad(c_terms["critic_loss"], players[0].params, allow_unused=True)
         with frozen(objective.critic):
             g_terms = objective.generator_step_terms(real[-1], z_generator)
-        grads_g = torch.autograd.grad(g_terms["generator_loss"], players[1].params)
+        grads_g = torch.autograd.grad(g_terms["generator_loss"], players[1].params, allow_unused=True)
         evaluated.append((c_terms, g_terms))
         return [list(grads_d), list(grads_g)]
 
