@@ -4,7 +4,8 @@ line's overrides with every objective each claims to support."""
 
 import pytest
 import torch
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
 from torch import nn
 
 from conftest import conf_options
@@ -55,14 +56,16 @@ def test_feature_matching_loss_matches_the_hand_computation():
 def test_feature_matching_trains_every_discriminator_objective_and_is_refused_for_the_wgans(tiny_config, tmp_path):
     metrics = train(tiny_config("objective=dcgan", "objective.generator_loss=feature_matching", run_dir=tmp_path / "a"))
     assert 0 < metrics["val/w1"] < 10
+    with pytest.raises(UserInputError, match="Wasserstein estimate"):
+        train(tiny_config("objective=wgan_gp", "objective.generator_loss=feature_matching", run_dir=tmp_path / "b"))
     for name in sorted(set(conf_options("objective")) - {"dcgan"}):
         cfg = tiny_config(f"objective={name}", "objective.generator_loss=feature_matching")
-        if name in WGANS:
-            with pytest.raises(UserInputError, match="Wasserstein estimate"):
-                train(cfg)
-            continue
         torch.manual_seed(0)
         generator = MLPGenerator((2,), latent_dim=2, width=16, tanh=False)
+        if name in WGANS:  # exit 2 through train() above; each one's constructor here
+            with pytest.raises(InstantiationException, match="Wasserstein estimate"):
+                instantiate(cfg.objective, generator=generator, critic=MLPCritic((2,), width=16))
+            continue
         obj = instantiate(cfg.objective, generator=generator, critic=MLPCritic((2,), width=16))
         opt_g, opt_d = obj.configure_optimizers()
         before = [p.detach().clone() for p in generator.parameters()]
@@ -116,9 +119,15 @@ def test_minibatch_critics_couple_the_batch_and_keep_per_sample_features(minibat
 
 
 def test_minibatch_features_are_refused_under_a_gradient_penalty_naming_sec_4(tiny_config):
-    for name in sorted(PENALISED):
-        with pytest.raises(UserInputError, match="Sec. 4"):
-            train(tiny_config(f"objective={name}", "model.critic.minibatch=stddev"))
+    with pytest.raises(UserInputError, match="Sec. 4"):
+        train(tiny_config("objective=wgan_gp", "model.critic.minibatch=stddev"))  # the command line's exit 2
+    for name in conf_options("objective"):
+        cfg = tiny_config(f"objective={name}", "model.critic.minibatch=discrimination")
+        uses_penalty = get_class(cfg.objective._target_).uses_gradient_penalty  # what wgangp.build passes
+        assert uses_penalty == (name in PENALISED)
+        if uses_penalty:
+            with pytest.raises(InstantiationException, match="Sec. 4"):
+                instantiate(cfg.model.critic, data_shape=(2,), uses_penalty=True)
 
 
 def test_minibatch_critics_train_every_objective_without_a_penalty(tiny_config, tmp_path):
