@@ -141,6 +141,8 @@ TRAIN_RULES: dict[str, Rule] = {
     "model.*.blocks": count(1),
     "model.*.filter_scale": POSITIVE,
     "model.critic.spectral_norm": Rule("bool"),
+    "model.critic.minibatch": Rule("choice", choices=("none", "discrimination", "stddev")),
+    "model.critic.minibatch_kernel*": count(1),
     # objective (conf/objective/, conf/optimizer/)
     "objective.n_critic": count(1, note="critic steps per generator iteration, Alg. 1 l.2"),
     "objective.gp_weight": NON_NEGATIVE,
@@ -154,6 +156,8 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.gp_weight_schedule": Rule("choice", choices=("constant", "adaptive")),
     "objective.gp_weight_max": POSITIVE,
     "objective.clip_value": number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing"),
+    "objective.update": Rule("choice", choices=("alternating", "simultaneous", "extragradient", "optimistic")),
+    "objective.generator_loss": Rule("choice", choices=("default", "feature_matching")),
     "objective.*optimizer.lr": POSITIVE,
     "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
     "objective.*optimizer.eps": POSITIVE,

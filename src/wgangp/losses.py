@@ -54,3 +54,9 @@ def hinge_discriminator_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
 def hinge_generator_loss(d_fake: Tensor) -> Tensor:
     """-E[D(G(z))], as for WGAN."""
     return -d_fake.mean()
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """||E_x f(x) - E_z f(G(z))||_2^2 over a real and a generated batch of features (N, F) (Salimans et al.
+    2016, the lecture notes' feature matching); the generator's loss, in fp32."""
+    return (real_features.float().mean(0) - fake_features.float().mean(0)).pow(2).sum()

@@ -33,6 +33,7 @@ from wgangp.nets.layers import (
     penalty_safe_norm,
     spectral_normalize,
 )
+from wgangp.nets.minibatch import check_minibatch, minibatch_layer
 
 SIZES = (28, 32, 64, 128)
 STAGES = {28: 3, 32: 3, 64: 4, 128: 5}  # stride-2 layers; 4x4 at the generator's input / critic's output
@@ -132,6 +133,11 @@ class DCGANCritic(nn.Module):
         depth: Table 1's depth (4, 8, 12, 20); see the module docstring.
         uses_penalty: the objective penalises the critic's input gradient (set by wgangp.build.build).
         spectral_norm: every conv and the Linear spectrally normalised (nets.layers.spectral_normalize).
+        minibatch: none | discrimination (on the flattened 4x4 features) | stddev (one more 4x4 feature
+            map), before the last linear layer (wgangp.nets.minibatch); refused under a gradient penalty.
+        minibatch_kernels, minibatch_kernel_dim: B and C of minibatch discrimination's T tensor.
+
+    `features(x)` (N, F) are the flattened 4x4 features before any minibatch layer (feature matching's).
     """
 
     def __init__(
@@ -143,8 +149,12 @@ class DCGANCritic(nn.Module):
         depth: int = 4,
         uses_penalty: bool = False,
         spectral_norm: bool = False,
+        minibatch: str = "none",
+        minibatch_kernels: int = 50,
+        minibatch_kernel_dim: int = 5,
     ) -> None:
         super().__init__()
+        check_minibatch(minibatch, uses_penalty)
         self.data_shape = tuple(data_shape)
         self.norm = penalty_safe_norm(norm, uses_penalty)
         channels, size = image_shape(self.data_shape, SIZES, type(self).__name__)
@@ -165,11 +175,23 @@ class DCGANCritic(nn.Module):
             for _ in range(n_extra):
                 layers += [nn.Conv2d(widths[i], widths[i] * k, 3, padding=1), *act(widths[i])]
             cin = widths[i]
-        layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, 1)]  # (N, widths[-1] * 4 * 4) -> (N, 1)
+        self._features_end = len(layers)  # the (N, widths[-1], 4, 4) features end here
+        if minibatch == "stddev":
+            layer, extra = minibatch_layer(minibatch, cin, minibatch_kernels, minibatch_kernel_dim)
+            layers += [layer, nn.Flatten(), nn.Linear((widths[-1] + extra) * 16, 1)]
+        elif minibatch == "discrimination":
+            layer, extra = minibatch_layer(minibatch, widths[-1] * 16, minibatch_kernels, minibatch_kernel_dim)
+            layers += [nn.Flatten(), layer, nn.Linear(widths[-1] * 16 + extra, 1)]
+        else:
+            layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, 1)]  # (N, widths[-1] * 4 * 4) -> (N, 1)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:  # after the initialisation, which writes the raw weights
             spectral_normalize(self)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, widths[-1] * 16): the last conv block's output, flattened, per sample."""
+        return self.net[: self._features_end](x).flatten(1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)

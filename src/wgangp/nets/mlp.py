@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from wgangp.nets.layers import spectral_normalize
+from wgangp.nets.minibatch import check_minibatch, minibatch_layer
 from wgangp.nets.units import ReLU
 
 
@@ -57,7 +58,13 @@ class MLPGenerator(nn.Module):
 class MLPCritic(nn.Module):
     """x (N, *data_shape) -> scores (N,): flatten, then a ReLU MLP; no normalisation, so each output
     depends on its own input only (Sec. 4). `uses_penalty` is accepted as by every critic; with no norm
-    there is nothing to swap. `spectral_norm`: every Linear spectrally normalised (nets.layers.spectral_normalize)."""
+    there is nothing to swap. `spectral_norm`: every Linear spectrally normalised (nets.layers.spectral_normalize).
+
+    minibatch: none | discrimination | stddev (wgangp.nets.minibatch), inserted before the last linear
+    layer; refused under a gradient penalty. minibatch_kernels, minibatch_kernel_dim: B and C of
+    minibatch discrimination's T tensor. `features(x)` (N, F) is the last hidden layer's output (before
+    any minibatch layer), the features of feature matching.
+    """
 
     def __init__(
         self,
@@ -66,12 +73,27 @@ class MLPCritic(nn.Module):
         hidden_layers: int = 3,
         uses_penalty: bool = False,
         spectral_norm: bool = False,
+        minibatch: str = "none",
+        minibatch_kernels: int = 50,
+        minibatch_kernel_dim: int = 5,
     ):
         super().__init__()
+        check_minibatch(minibatch, uses_penalty)
         self.data_shape = tuple(data_shape)
         self.net = relu_mlp(math.prod(self.data_shape), 1, width, hidden_layers)
-        if spectral_norm:
+        if minibatch != "none":
+            head = self.net[-1]  # Linear(F, 1)
+            layer, extra = minibatch_layer(minibatch, head.in_features, minibatch_kernels, minibatch_kernel_dim)
+            self.net = nn.Sequential(*self.net[:-1], layer, nn.Linear(head.in_features + extra, 1))
+            self._features_end = len(self.net) - 2
+        else:
+            self._features_end = len(self.net) - 1
+        if spectral_norm:  # after the head is final, so the minibatch head's Linear is normalised too
             spectral_normalize(self)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, *data_shape) -> (N, F): the last hidden layer's output, per sample."""
+        return self.net[: self._features_end](x.flatten(1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1)).squeeze(1)

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 
 from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
+from wgangp.losses import feature_matching_loss
+from wgangp.objectives.updates import check_update_supported, joint_train_iteration
 from wgangp.rng import NOISE, step_generator
 from wgangp.schedules import lr_factor
 from wgangp.strategies import GANDDPStrategy
@@ -101,6 +103,11 @@ class GANObjective(L.LightningModule):
         generator_ema: decay of an exponential moving average of the generator's weights (`ema_generator`,
             scored beside the raw generator as val/ema/...); None: no average (wgangp.ema).
         generator_ema_start: up to this generator iteration the average copies the generator; it averages after.
+        update: how the players move: alternating (Alg. 1's loop, below) | simultaneous | extragradient |
+            optimistic (wgangp.objectives.updates, which also says how they combine with n_critic).
+        generator_loss: default (the objective's own) | feature_matching (Salimans et al. 2016: the squared
+            distance between the mean critic features of a real and a generated batch; the critic's
+            `features`, its penultimate layer), for objectives whose critic is a classifier.
 
     The ranges of these and of every subclass's fields are checked in one place, on the composed
     config, before anything is built (wgangp.config_checks).
@@ -109,6 +116,8 @@ class GANObjective(L.LightningModule):
     # True where the critic loss differentiates D w.r.t. its input per sample (gradient penalties,
     # R1): such a critic must not use batch norm (Sec. 4); the model build swaps in layer norm.
     uses_gradient_penalty: bool = False
+    # False where the generator must minimise the objective's own distance estimate (the WGANs).
+    supports_feature_matching: bool = True
 
     def __init__(
         self,
@@ -124,6 +133,8 @@ class GANObjective(L.LightningModule):
         generator_batch_size: int | None = None,
         generator_ema: float | None = None,
         generator_ema_start: int = 0,
+        update: str = "alternating",
+        generator_loss: str = "default",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -140,6 +151,10 @@ class GANObjective(L.LightningModule):
         self.generator_ema_start = int(generator_ema_start)
         # An AveragedModel of the generator, in the state_dict, so checkpoints keep it and a resume continues it
         self.ema_generator = None if generator_ema is None else averaged_generator(generator, float(generator_ema))
+        self.update = update
+        self.generator_loss = generator_loss
+        if generator_loss == "feature_matching":
+            self._check_feature_matching()
         # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
@@ -175,6 +190,31 @@ class GANObjective(L.LightningModule):
 
     def after_critic_step(self) -> None:
         """Called after every critic optimizer step (weight clipping hooks in here)."""
+
+    def _check_feature_matching(self) -> None:
+        name = type(self).__name__
+        if not self.supports_feature_matching:
+            raise ValueError(
+                f"objective.generator_loss=feature_matching is not available for {name}: its generator minimises "
+                "the critic's Wasserstein estimate -E[D(G(z))], and matching critic features would drop the "
+                "distance the method is about. Feature matching (Salimans et al. 2016) is for the discriminator "
+                "objectives: dcgan, lsgan, hinge, gan_gp, r1."
+            )
+        if not hasattr(self.critic, "features"):
+            raise ValueError(
+                f"objective.generator_loss=feature_matching needs a critic with features() (its penultimate "
+                f"layer); {type(self.critic).__name__} has none. Use model=toy_mlp, mlp or dcgan."
+            )
+
+    def generator_step_terms(self, real: Tensor, z: Tensor) -> dict[str, Tensor]:
+        """Loss terms of the generator step from latents z (the caller freezes the critic); `real` is a
+        real batch, used by feature matching only: ||E f(real) - E f(G(z))||^2 (the notes' formula)."""
+        if self.generator_loss == "feature_matching":
+            with torch.no_grad():
+                real_features = self.critic.features(real)  # (m, F)
+            loss = feature_matching_loss(real_features, self.critic.features(self.generator(z)))
+            return {"generator_loss": loss}
+        return self.generator_terms(self.critic(self.generator(z)))
 
     # ---- the loop ----------------------------------------------------------------------------
     @property
@@ -276,6 +316,8 @@ class GANObjective(L.LightningModule):
                 f"the batch holds {real.size(0)} real batches but n_critic={self.n_critic}: the data module must "
                 "deliver one fresh real batch per critic step (conf/train.yaml: data.batches_per_step)"
             )
+        if self.update != "alternating":  # simultaneous | extragradient | optimistic
+            return joint_train_iteration(self, real, opt_g, opt_d, rng)
         m = real.size(1)
         sums: dict[str, Tensor] = {}
         for t in range(self.n_critic):  # Alg. 1 l.2
@@ -289,7 +331,7 @@ class GANObjective(L.LightningModule):
 
         z = self.sample_latent(self.generator_batch_size or m, rng)  # l.11
         with frozen(self.critic):  # the generator step needs no critic weight gradients
-            g_terms = self.generator_terms(self.critic(self.generator(z)))
+            g_terms = self.generator_step_terms(real[-1], z)
         self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
         _weights_changed()
         strategy = self._trainer.strategy if self._trainer is not None else None
@@ -376,6 +418,9 @@ class GANObjective(L.LightningModule):
             "run_config": self.run_config,
             "rng_states": _rng_states(),
         }
+
+    def on_fit_start(self) -> None:
+        check_update_supported(self.update, self._trainer)  # fp16 and DDP: refused before any step
 
     def on_train_start(self) -> None:
         """Train with the configured optimizer hyperparameters, also after a resume.

@@ -25,6 +25,8 @@ class WGANClip(GANObjective):
         **kwargs: the loop's arguments (see GANObjective).
     """
 
+    supports_feature_matching = False  # the generator minimises the W1 estimate itself
+
     def __init__(self, *, clip_value: float | None = 0.01, **kwargs) -> None:
         super().__init__(**kwargs)
         self.clip_value = None if clip_value is None else float(clip_value)

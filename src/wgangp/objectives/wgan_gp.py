@@ -24,6 +24,7 @@ class WGANGP(GANObjective):
     """
 
     uses_gradient_penalty = True
+    supports_feature_matching = False  # the generator minimises the W1 estimate itself
 
     def __init__(
         self,

@@ -1,0 +1,156 @@
+"""Feature matching and minibatch features (Salimans et al. 2016; Karras et al. 2018): the losses and layers
+against hand computations, the Sec. 4 refusal under a gradient penalty, and training through the command
+line's overrides with every objective each claims to support."""
+
+import pytest
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
+from torch import nn
+
+from conftest import conf_options
+from wgangp.errors import UserInputError
+from wgangp.losses import feature_matching_loss
+from wgangp.nets.dcgan import DCGANCritic
+from wgangp.nets.minibatch import MinibatchDiscrimination, MinibatchStdDev
+from wgangp.nets.mlp import MLPCritic, MLPGenerator
+from wgangp.objectives.gan import StandardGAN
+from wgangp.rng import step_generator
+from wgangp.train import train
+
+WGANS = {"wgan_gp", "wgan_gp_one_sided", "wgan_clip"}
+PENALISED = {"wgan_gp", "wgan_gp_one_sided", "gan_gp", "r1"}
+
+
+class Identity(nn.Module):
+    """A 'generator' whose samples are its latents, so a test chooses the fake batch."""
+
+    latent_dim, data_shape = 2, (2,)
+
+    def forward(self, z):
+        return z
+
+
+def hand_critic():
+    critic = MLPCritic((2,), width=3, hidden_layers=1)  # features: relu(W x + b), W (3, 2)
+    with torch.no_grad():
+        critic.net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        critic.net[0].bias.zero_()
+    return critic
+
+
+# ---- feature matching ----------------------------------------------------------------------------------
+def test_feature_matching_loss_matches_the_hand_computation():
+    critic = hand_critic()
+    real, fake = torch.tensor([[1.0, 2.0], [3.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, -1.0]])
+    # features: real (1, 2, 3), (3, 0, 3) -> mean (2, 1, 3); fake (0, 0, 0), (1, 0, 0) -> mean (0.5, 0, 0)
+    torch.testing.assert_close(critic.features(real), torch.tensor([[1.0, 2.0, 3.0], [3.0, 0.0, 3.0]]))
+    expected = torch.tensor(1.5**2 + 1.0**2 + 3.0**2)
+    torch.testing.assert_close(feature_matching_loss(critic.features(real), critic.features(fake)), expected)
+    obj = StandardGAN(
+        generator=Identity(), critic=critic, optimizer=torch.optim.Adam, generator_loss="feature_matching"
+    )
+    torch.testing.assert_close(obj.generator_step_terms(real, fake)["generator_loss"], expected)
+
+
+def test_feature_matching_trains_every_discriminator_objective_and_is_refused_for_the_wgans(tiny_config, tmp_path):
+    metrics = train(tiny_config("objective=dcgan", "objective.generator_loss=feature_matching", run_dir=tmp_path / "a"))
+    assert 0 < metrics["val/w1"] < 10
+    with pytest.raises(UserInputError, match="Wasserstein estimate"):
+        train(tiny_config("objective=wgan_gp", "objective.generator_loss=feature_matching", run_dir=tmp_path / "b"))
+    for name in sorted(set(conf_options("objective")) - {"dcgan"}):
+        cfg = tiny_config(f"objective={name}", "objective.generator_loss=feature_matching")
+        torch.manual_seed(0)
+        generator = MLPGenerator((2,), latent_dim=2, width=16, tanh=False)
+        if name in WGANS:  # exit 2 through train() above; each one's constructor here
+            with pytest.raises(InstantiationException, match="Wasserstein estimate"):
+                instantiate(cfg.objective, generator=generator, critic=MLPCritic((2,), width=16))
+            continue
+        obj = instantiate(cfg.objective, generator=generator, critic=MLPCritic((2,), width=16))
+        opt_g, opt_d = obj.configure_optimizers()
+        before = [p.detach().clone() for p in generator.parameters()]
+        terms = obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
+        assert terms["generator_loss"] >= 0 and torch.isfinite(terms["generator_loss"]), name
+        assert any(not torch.equal(p, p0) for p, p0 in zip(generator.parameters(), before, strict=True)), name
+
+
+def test_feature_matching_needs_a_critic_with_features():
+    with pytest.raises(ValueError, match="features"):
+        StandardGAN(
+            generator=Identity(), critic=nn.Linear(2, 1), optimizer=torch.optim.Adam, generator_loss="feature_matching"
+        )
+
+
+# ---- minibatch features ---------------------------------------------------------------------------------
+def test_minibatch_discrimination_matches_the_papers_sums():
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(3, kernels=2, kernel_dim=4)
+    f = torch.randn(5, 3)
+    m = (f @ layer.T).view(5, 2, 4)  # M_i = f_i T, (N, B, C)
+    with torch.no_grad():
+        o = torch.tensor([[sum(torch.exp(-(m[i, b] - m[j, b]).abs().sum()) for j in range(5)) for b in range(2)] for i in range(5)])  # noqa: E501
+        out = layer(f)
+    assert out.shape == (5, 3 + 2)
+    torch.testing.assert_close(out[:, :3], f)
+    torch.testing.assert_close(out[:, 3:], o)
+
+
+def test_minibatch_stddev_appends_the_batch_mean_standard_deviation():
+    x = torch.randn(6, 3, 4, 4)
+    out = MinibatchStdDev()(x)
+    assert out.shape == (6, 4, 4, 4)
+    expected = x.std(0, unbiased=False).mean()
+    torch.testing.assert_close(out[:, 3], expected.expand(6, 4, 4), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("minibatch", ["discrimination", "stddev"])
+def test_minibatch_critics_couple_the_batch_and_keep_per_sample_features(minibatch):
+    torch.manual_seed(0)
+    for critic, shape in [
+        (MLPCritic((2,), width=8, minibatch=minibatch), (2,)),
+        (DCGANCritic((3, 32, 32), base_filters=4, norm="none", minibatch=minibatch), (3, 32, 32)),
+        (DCGANCritic((1, 28, 28), base_filters=4, norm="layer", minibatch=minibatch), (1, 28, 28)),
+    ]:
+        x = torch.randn(4, *shape)
+        other = torch.cat([x[:1], torch.randn(3, *shape)])
+        assert critic(x).shape == (4,)
+        assert not torch.allclose(critic(x)[0], critic(other)[0])  # the score of x_0 sees the batch
+        torch.testing.assert_close(critic.features(x)[0], critic.features(other)[0])  # its features do not
+
+
+def test_minibatch_features_are_refused_under_a_gradient_penalty_naming_sec_4(tiny_config):
+    with pytest.raises(UserInputError, match="Sec. 4"):
+        train(tiny_config("objective=wgan_gp", "model.critic.minibatch=stddev"))  # the command line's exit 2
+    for name in conf_options("objective"):
+        cfg = tiny_config(f"objective={name}", "model.critic.minibatch=discrimination")
+        uses_penalty = get_class(cfg.objective._target_).uses_gradient_penalty  # what wgangp.build passes
+        assert uses_penalty == (name in PENALISED)
+        if uses_penalty:
+            with pytest.raises(InstantiationException, match="Sec. 4"):
+                instantiate(cfg.model.critic, data_shape=(2,), uses_penalty=True)
+
+
+def test_minibatch_critics_train_every_objective_without_a_penalty(tiny_config, tmp_path):
+    small = ["model.critic.minibatch_kernels=4", "evaluators.w1.plot_every_n_iters=0"]  # the value surface's 16K points
+    cfg = tiny_config("objective=dcgan", "model.critic.minibatch=discrimination", *small, run_dir=tmp_path / "a")
+    assert 0 < train(cfg)["val/w1"] < 10
+    for name in sorted(set(conf_options("objective")) - PENALISED):
+        for minibatch in ["discrimination", "stddev"]:
+            cfg = tiny_config(f"objective={name}", f"model.critic.minibatch={minibatch}")
+            torch.manual_seed(0)
+            generator = MLPGenerator((2,), latent_dim=2, width=16, tanh=False)
+            critic = instantiate(cfg.model.critic, data_shape=(2,), uses_penalty=False)
+            obj = instantiate(cfg.objective, generator=generator, critic=critic)
+            opt_g, opt_d = obj.configure_optimizers()
+            terms = obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
+            assert all(torch.isfinite(v) for v in terms.values()), (name, minibatch)
+
+
+# ---- TTUR ----------------------------------------------------------------------------------------------
+def test_ttur_trains_each_player_with_its_own_learning_rate(tiny_config, tmp_path):
+    cfg = tiny_config("experiment=ttur", "objective=wgan_gp")
+    assert cfg.objective.optimizer.lr == 3e-4 and cfg.objective.generator_optimizer.lr == 1e-4
+    train(cfg)
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    generator_opt, critic_opt = ckpt["optimizer_states"]  # configure_optimizers: [generator, critic]
+    assert generator_opt["param_groups"][0]["lr"] == 1e-4 and critic_opt["param_groups"][0]["lr"] == 3e-4
