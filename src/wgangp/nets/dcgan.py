@@ -155,9 +155,19 @@ class DCGANCritic(nn.Module):
             for _ in range(n_extra):
                 layers += [nn.Conv2d(widths[i], widths[i] * k, 3, padding=1), *act(widths[i])]
             cin = widths[i]
-        layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, 1)]  # (N, widths[-1] * 4 * 4) -> (N, 1)
+        self.feature_dim = widths[-1] * 16
+        layers += [nn.Flatten(), nn.Linear(self.feature_dim, 1)]  # (N, widths[-1] * 4 * 4) -> (N, 1)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 
+    def features(self, x: Tensor) -> Tensor:
+        """The trunk: images -> (N, feature_dim), everything before the last Linear (the heads of
+        wgangp.nets.conditional and InfoGAN's Q read it)."""
+        return self.net[:-1](x)
+
+    def head(self, features: Tensor) -> Tensor:
+        """The score head: (N, feature_dim) -> (N,)."""
+        return self.net[-1](features).squeeze(1)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)
+        return self.head(self.features(x))

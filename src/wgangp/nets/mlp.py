@@ -64,6 +64,15 @@ class MLPCritic(nn.Module):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.net = relu_mlp(math.prod(self.data_shape), 1, width, hidden_layers)
+        self.feature_dim = int(width) if hidden_layers else math.prod(self.data_shape)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The trunk: (N, *data_shape) -> (N, width), everything before the last Linear (InfoGAN's Q reads it)."""
+        return self.net[:-1](x.flatten(1))
+
+    def head(self, features: Tensor) -> Tensor:
+        """The score head: (N, width) -> (N,)."""
+        return self.net[-1](features).squeeze(1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        return self.head(self.features(x))

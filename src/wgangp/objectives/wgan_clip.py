@@ -22,8 +22,10 @@ class WGANClip(GANObjective):
         super().__init__(**kwargs)
         self.clip_value = float(clip_value)
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        critic_loss = wasserstein_critic_loss(*self.critic_scores(real, fake))
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        critic_loss = wasserstein_critic_loss(*self.critic_scores(real, fake, labels))
         return {"critic_loss": critic_loss, "w_estimate": -critic_loss}
 
     @torch.no_grad()

@@ -26,10 +26,13 @@ class WGANGP(GANObjective):
         self.gp_weight = float(gp_weight)
         self.one_sided = bool(one_sided)
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake)
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
         eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
-        norms = input_gradient_norms(self.critic, interpolate(real, fake, eps), self.penalty_grad_scale())  # l.6, (m,)
+        x_hat = interpolate(real, fake, eps)  # l.6
+        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
         penalty = penalty_from_norms(norms, one_sided=self.one_sided)
         critic_loss = wasserstein_critic_loss(d_real, d_fake)
         return {
