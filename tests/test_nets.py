@@ -8,13 +8,14 @@ from collections import Counter
 import pytest
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf, open_dict
 from torch import Tensor, nn
 
 from conftest import TINY, compose_config, conf_options
 from wgangp.build import build
 from wgangp.data.base import GANDataModule
+from wgangp.nets.conditional import needs_labels, takes_labels
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
 from wgangp.nets.layers import Gated, penalty_safe_norm
 from wgangp.nets.random_arch import (
@@ -44,6 +45,21 @@ SHAPES = {28: (1, 28, 28), 32: (3, 32, 32), 64: (3, 64, 64), 128: (3, 128, 128)}
 SMALL_FIELDS = {"width": 16, "base_filters": 4, "channels": 8, "dim": 4}
 
 
+NUM_CLASSES = 3  # class-conditional nets (wgangp.nets.conditional) are built for this many classes here
+
+
+def class_kwargs(node):
+    """num_classes for a net whose class needs labels, as wgangp.build passes the data's."""
+    return {"num_classes": NUM_CLASSES} if needs_labels(get_class(node._target_)) else {}
+
+
+def run(net, x, labels=None):
+    """net(x), or net(x, labels) for a net that takes labels (labels: 0, 1, 2, 0, ... when not given)."""
+    if not takes_labels(net):
+        return net(x)
+    return net(x, torch.arange(x.size(0)) % NUM_CLASSES if labels is None else labels)
+
+
 def small_overrides(name):
     """Overrides that make `model=name` small enough for CPU tests, found from its own config."""
     model = compose_config("unused", [f"model={name}"]).model
@@ -62,7 +78,8 @@ def supported_sizes(name, overrides):
     sizes = []
     for size, shape in SHAPES.items():
         try:
-            instantiate(model.generator, data_shape=shape), instantiate(model.critic, data_shape=shape)
+            instantiate(model.generator, data_shape=shape, **class_kwargs(model.generator))
+            instantiate(model.critic, data_shape=shape, **class_kwargs(model.critic))
         except InstantiationException as e:
             if not isinstance(e.__cause__, ValueError):
                 raise
@@ -92,7 +109,8 @@ def model_config(name):
 
 def make(name, part, shape, **kwargs):
     torch.manual_seed(0)
-    return instantiate(model_config(name)[part], data_shape=shape, **kwargs)
+    node = model_config(name)[part]
+    return instantiate(node, data_shape=shape, **class_kwargs(node), **kwargs)
 
 
 def weight_layers(module):
@@ -107,10 +125,10 @@ def test_every_model_maps_latents_to_images_and_images_to_scores_at_every_suppor
         shape = SHAPES[size]
         generator, critic = make(name, "generator", shape), make(name, "critic", shape)
         assert generator.data_shape == shape and critic.data_shape == shape and generator.latent_dim == 8
-        x = generator(torch.randn(2, 8))
+        x = run(generator, torch.randn(2, 8))
         assert x.shape == (2, *shape), size
         assert x.abs().max() <= 1  # tanh: the data range [-1, 1]
-        assert critic(x).shape == (2,), size
+        assert run(critic, x).shape == (2,), size
 
 
 @pytest.mark.parametrize(
@@ -161,7 +179,9 @@ def test_a_penalised_critic_scores_each_sample_independently_of_its_batch_in_tra
     assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
     x = torch.randn(3, *shape)
     other = torch.cat([x[:1], torch.randn(2, *shape)])
-    torch.testing.assert_close(critic(x)[0], critic(other)[0])
+    # a conditional critic: sample 0 keeps its label, the others change theirs
+    labels, other_labels = torch.tensor([1, 0, 2]), torch.tensor([1, 2, 0])
+    torch.testing.assert_close(run(critic, x, labels)[0], run(critic, other, other_labels)[0])
 
 
 def test_the_independence_check_detects_batch_norm():
@@ -371,8 +391,11 @@ class RandomImages(GANDataModule):
     def load(self, split):
         return self
 
+    num_classes = NUM_CLASSES  # labelled, so the class-conditional models train on it too
+
     def sample(self, n, generator):
-        return {"real": torch.rand(n, *self.data_shape, generator=generator) * 2 - 1}
+        real = torch.rand(n, *self.data_shape, generator=generator) * 2 - 1
+        return {"real": real, "label": torch.randint(NUM_CLASSES, (n,), generator=generator)}
 
 
 def image_config(name, run_dir):
@@ -414,7 +437,9 @@ def test_every_model_takes_wgan_gp_iterations_that_move_both_players(name, tmp_p
     start = {k: v.clone() for k, v in objective.state_dict().items() if v.is_floating_point()}
     stream = iter(datamodule.train_dataloader())
     for it in range(2):
-        terms = objective.train_iteration(next(stream)["real"], opt_g, opt_d, step_generator(cfg.seed, it, NOISE))
+        batch = next(stream)
+        labels = batch["label"] if objective.uses_labels else None
+        terms = objective.train_iteration(batch["real"], opt_g, opt_d, step_generator(cfg.seed, it, NOISE), labels)
         assert all(torch.isfinite(v) for v in terms.values()), terms
     for player in ("generator", "critic"):
         moved = [not torch.equal(v, objective.state_dict()[k]) for k, v in start.items() if k.startswith(player)]

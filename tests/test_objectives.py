@@ -5,9 +5,10 @@ import csv
 
 import pytest
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
-from conftest import conf_options
+from conftest import TINY, compose_config, conf_options
+from wgangp.nets.conditional import ConditionalDCGANGenerator, DCGANACGANCritic, needs_labels
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.rng import step_generator
 from wgangp.train import train
@@ -18,6 +19,8 @@ PENALTY_TERM = {
     "wgan_gp_one_sided": "gradient_penalty",
     "gan_gp": "gradient_penalty",
     "r1": "r1_penalty",
+    "wgan_gp_acgan": "gradient_penalty",
+    "infogan_wgan_gp": "gradient_penalty",
 }
 # The papers' n_critic: 5 for the WGANs (Alg. 1, WGAN Alg. 1), 1 for the standard-GAN family (DCGAN).
 DEFAULT_N_CRITIC = {
@@ -29,18 +32,46 @@ DEFAULT_N_CRITIC = {
     "gan_gp": 1,
     "r1": 1,
     "hinge": 1,
+    "infogan": 1,
 }
+# Objectives whose class needs labels (AC-GAN) train on labelled images with model=dcgan_acgan, whose nets
+# serve every objective (a conditional G, a critic with a score and a class head); objectives that write
+# codes into z (InfoGAN) get a latent wide enough for them.
+LABELLED = ["data=digits", "data.image_size=28", "model=dcgan_acgan", "model.generator.base_filters=4",
+            "model.critic.base_filters=4", "evaluators.quality=null"]
+WIDE_LATENT = ["model.generator.latent_dim=16"]
+
+
+def objective_class(name):
+    return get_class(compose_config("unused", [f"objective={name}"]).objective._target_)
+
+
+def setting(name):
+    """The overrides objective=name trains with in these tests (see LABELLED, WIDE_LATENT)."""
+    cls = objective_class(name)
+    return LABELLED if needs_labels(cls) else WIDE_LATENT if getattr(cls, "uses_latent_codes", False) else []
 
 
 def build_objective(cfg):
+    """The objective on tiny nets: toy MLPs, or 28x28 conditional DCGANs for objectives that need labels."""
     torch.manual_seed(0)
-    generator = MLPGenerator((2,), latent_dim=2, width=16, tanh=False)
+    if needs_labels(get_class(cfg.objective._target_)):
+        generator = ConditionalDCGANGenerator((1, 28, 28), num_classes=3, latent_dim=4, base_filters=2)
+        critic = DCGANACGANCritic((1, 28, 28), num_classes=3, base_filters=2, norm="layer")
+        return instantiate(cfg.objective, generator=generator, critic=critic)
+    latent_dim = 16 if getattr(get_class(cfg.objective._target_), "uses_latent_codes", False) else 2
+    generator = MLPGenerator((2,), latent_dim=latent_dim, width=16, tanh=False)
     return instantiate(cfg.objective, generator=generator, critic=MLPCritic((2,), width=16))
 
 
 @pytest.mark.parametrize("name", OBJECTIVES)
 def test_every_objective_trains_on_the_toy_problem_through_hydra(tiny_config, tmp_path, name):
-    metrics = train(tiny_config(f"objective={name}", "generator_iters=3"))
+    overrides = [f"objective={name}", "generator_iters=3", *setting(name)]
+    if setting(name) is LABELLED:  # TINY's model.* shrink the toy MLPs
+        cfg = compose_config(tmp_path / "run", [*(o for o in TINY if not o.startswith("model.")), *overrides])
+    else:
+        cfg = tiny_config(*overrides)
+    metrics = train(cfg)
     with open(tmp_path / "run/metrics.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("train/critic_loss")]
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
@@ -48,8 +79,9 @@ def test_every_objective_trains_on_the_toy_problem_through_hydra(tiny_config, tm
         [f"train/{PENALTY_TERM[name]}"] if name in PENALTY_TERM else []
     ):
         assert all(torch.isfinite(torch.tensor(float(r[key]))) for r in rows), key
-    assert ("train/w_estimate" in rows[0] and rows[0]["train/w_estimate"] != "") == name.startswith("wgan")
-    assert 0 < metrics["val/w1"] < 10
+    assert ("train/w_estimate" in rows[0] and rows[0]["train/w_estimate"] != "") == ("wgan" in name)
+    if "val/w1" in metrics or not setting(name):  # the toy problem's W1; labelled images have none
+        assert 0 < metrics["val/w1"] < 10
 
 
 @pytest.mark.parametrize("name", OBJECTIVES)
@@ -61,8 +93,10 @@ def test_generator_steps_once_per_n_critic_discriminator_steps(tiny_config, name
     events = []
     opt_d.register_step_post_hook(lambda *_: events.append("d"))
     opt_g.register_step_post_hook(lambda *_: events.append("g"))
+    shape = obj.generator.data_shape
     for step in range(2):
-        obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, step, 1))
+        labels = torch.randint(3, (obj.n_critic, 8)) if obj.uses_labels else None
+        obj.train_iteration(torch.randn(obj.n_critic, 8, *shape), opt_g, opt_d, step_generator(0, step, 1), labels)
     assert events == (["d"] * obj.n_critic + ["g"]) * 2
 
 

@@ -1,5 +1,9 @@
 """Body of `python src/sample.py ckpt_path=... num_samples=... out=FILE [seed=0]`.
 
+Class-conditional checkpoints take `labels=[3,3,5]` (one class per sample) or `per_class=8` (a grid with one
+row per class); InfoGAN checkpoints `codes=C` (one row per value of the categorical code, `columns` images
+along continuous code C from -span to span).
+
 Text checkpoints (the language model, Sec. 5.5) print their decoded lines; `out=FILE.txt` also
 writes them, `.npy`/`.pt` the per-position character distributions."""
 
@@ -18,27 +22,39 @@ from wgangp.cli import entry_point
 from wgangp.config_checks import SAMPLE_RULES, check_checkpoint_path, check_values
 from wgangp.data.text import CharVocabulary
 from wgangp.errors import UserInputError, writing
-from wgangp.sampling import load_vocabulary, sample
+from wgangp.sampling import load_vocabulary, per_class_labels, sample, traverse_codes
 
 # out: null is samples.png for images and points; text prints its lines and writes only an explicit out
-# ema: null samples the generator's weight average when the checkpoint has one (wgangp.sampling.use_ema)
-DEFAULTS = {"ckpt_path": "???", "num_samples": 64, "out": None, "seed": 0, "ema": None}
+DEFAULTS = {
+    "ckpt_path": "???",
+    "num_samples": 64,
+    "out": None,
+    "seed": 0,
+    "labels": None,
+    "per_class": None,
+    "codes": None,
+    "columns": 8,
+    "span": 2.0,
+    "ema": None,  # null: the weight average when the checkpoint has one (wgangp.sampling.use_ema)
+}
 USAGE = (
-    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0] "
-    "[ema=true|false]\n"
+    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0] [ema=true|false]\n"
     "(text runs print their decoded lines; out=FILE.txt also writes them; ema: the generator's weight average, "
-    "by default when the checkpoint has one)"
+    "by default when the checkpoint has one)\n"
+    "class-conditional runs: labels=[3,3,5] or per_class=8 (one row per class); "
+    "InfoGAN runs: codes=0 [columns=8 span=2] (one row per categorical value, columns along continuous code 0)"
 )
 
 
-def write_samples(samples: torch.Tensor, out: Path) -> Path:
-    """Write samples by the file's suffix: .npy, .pt, or .png (image grid or 2-d scatter)."""
+def write_samples(samples: torch.Tensor, out: Path, nrow: int | None = None) -> Path:
+    """Write samples by the file's suffix: .npy, .pt, or .png (image grid of `nrow` columns, square by
+    default, or 2-d scatter)."""
     with writing(out, "samples file"):
-        _write(samples, out)
+        _write(samples, out, nrow)
     return out
 
 
-def _write(samples: torch.Tensor, out: Path) -> None:
+def _write(samples: torch.Tensor, out: Path, nrow: int | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, samples.numpy())
@@ -52,7 +68,7 @@ def _write(samples: torch.Tensor, out: Path) -> None:
             samples,
             buffer,
             format="png",
-            nrow=int(math.ceil(math.sqrt(len(samples)))),
+            nrow=nrow or int(math.ceil(math.sqrt(len(samples)))),
             normalize=True,
             value_range=(-1, 1),
         )
@@ -71,6 +87,22 @@ def _write(samples: torch.Tensor, out: Path) -> None:
         )
 
 
+def _draw(cfg, ckpt_path: Path) -> tuple[torch.Tensor, int | None]:
+    """The samples the command line asks for, and the grid's columns where it has rows (classes, codes)."""
+    chosen = [k for k in ("labels", "per_class", "codes") if cfg[k] is not None]
+    if len(chosen) > 1:
+        raise UserInputError(f"give one of labels=, per_class= and codes=, not {' and '.join(chosen)}. {USAGE}")
+    if cfg.codes is not None:
+        grid = traverse_codes(ckpt_path, int(cfg.codes), int(cfg.columns), float(cfg.span), int(cfg.seed), ema=cfg.ema)
+        return grid, int(cfg.columns)
+    if cfg.per_class is not None:
+        labels = per_class_labels(ckpt_path, int(cfg.per_class))
+        return sample(ckpt_path, len(labels), seed=int(cfg.seed), labels=labels, ema=cfg.ema), int(cfg.per_class)
+    labels = None if cfg.labels is None else torch.tensor([int(v) for v in cfg.labels])
+    num_samples = int(cfg.num_samples) if labels is None else len(labels)
+    return sample(ckpt_path, num_samples, seed=int(cfg.seed), labels=labels, ema=cfg.ema), None
+
+
 @entry_point
 def main(argv: list[str]) -> int:
     """`python src/sample.py key=value ...`; errors end the process through wgangp.cli's boundary (exit 2)."""
@@ -85,7 +117,7 @@ def main(argv: list[str]) -> int:
         raise UserInputError(f"{str(err).splitlines()[0]}. {' '.join(USAGE.splitlines())}") from err
     check_values(cfg, SAMPLE_RULES, "")
     ckpt_path = check_checkpoint_path(cfg)
-    samples = sample(ckpt_path, int(cfg.num_samples), seed=int(cfg.seed), ema=cfg.ema)
+    samples, nrow = _draw(cfg, ckpt_path)
     vocabulary = load_vocabulary(ckpt_path)
     if vocabulary is not None:  # text: argmax per position, trailing padding removed
         lines = CharVocabulary(vocabulary, seq_len=samples.size(-1)).decode(samples)
@@ -99,6 +131,6 @@ def main(argv: list[str]) -> int:
                 out.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
             print(f"wrote {len(lines)} lines to {out}")
             return 0
-    out = write_samples(samples, Path(cfg.out or "samples.png"))
+    out = write_samples(samples, Path(cfg.out or "samples.png"), nrow)
     print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
     return 0

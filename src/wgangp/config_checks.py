@@ -51,7 +51,7 @@ class Rule:
             text = "true or false"
         else:
             what = {"int": "an integer", "number": "a finite number"}.get(
-                self.kind, f"a list of {self.length} finite numbers"
+                self.kind, f"a list of {self.length or 'one or more'} finite numbers"
             )
             lo, hi = _bound(self.lo), _bound(self.hi)
             bounds = []
@@ -81,7 +81,7 @@ class Rule:
         if self.kind == "numbers":
             return (
                 isinstance(value, (list, tuple, ListConfig))
-                and len(value) == self.length
+                and (len(value) == self.length if self.length else len(value) > 0)
                 and all(_is_number(v) and math.isfinite(v) and self._in_range(v) for v in value)
             )
         if not _is_number(value) or not math.isfinite(value):
@@ -158,6 +158,11 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.clip_value": number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing"),
     "objective.update": Rule("choice", choices=("alternating", "simultaneous", "extragradient", "optimistic")),
     "objective.generator_loss": Rule("choice", choices=("default", "feature_matching")),
+    "objective.acgan_scale*": NON_NEGATIVE,
+    "objective.info_weight": NON_NEGATIVE,
+    "objective.categorical_codes": Rule("numbers", lo=2, note="values of each categorical code, integers"),
+    "objective.continuous_codes": count(0),
+    "objective.q_width": count(1),
     "objective.*optimizer.lr": POSITIVE,
     "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
     "objective.*optimizer.eps": POSITIVE,
@@ -205,6 +210,11 @@ SAMPLE_RULES: dict[str, Rule] = {
     "seed": SEED,
     "num_samples": count(1),
     "ema": EMA_CHOICE,
+    "per_class": count(1, nullable=True, note="samples per class: one grid row per class"),
+    "labels": Rule("numbers", lo=0, nullable=True, note="one class label per sample"),
+    "codes": count(0, nullable=True, note="InfoGAN: the continuous code varied along each row"),
+    "columns": count(1),
+    "span": POSITIVE,
 }
 
 _NOT_CHECKED = ("hydra", "paths")  # Hydra's own settings; paths are checked where they are opened

@@ -63,12 +63,14 @@ def _step_bytes(objective, batch: int, data_shape: tuple[int, ...]) -> int:
     """Saved bytes of the larger of one critic step and one generator step at `batch` samples."""
     rng = step_generator(0, 0, NOISE)
     real = torch.randn(batch, *data_shape, generator=rng)  # data-shaped floats stand in for real data
-    z = torch.randn(batch, objective.latent_dim, generator=rng)
+    z = objective.sample_latent(batch, rng)
+    labels = objective.sample_labels(batch, rng) if objective.uses_labels else None  # class-conditional runs
+    extra = {} if labels is None else {"labels": labels}
     with torch.no_grad():
-        fake = objective.generator(z)
-    critic = _saved_bytes(lambda: objective.critic_terms(real, fake, rng)["critic_loss"])
+        fake = objective.generate(z, labels)
+    critic = _saved_bytes(lambda: objective.critic_terms(real, fake, rng, **extra)["critic_loss"])
     with frozen(objective.critic):
-        generator = _saved_bytes(lambda: objective.generator_terms(objective.critic(objective.generator(z))))
+        generator = _saved_bytes(lambda: objective.generator_loss_terms(z, labels)["generator_loss"])
     return int(BACKWARD_OVERHEAD * max(critic, generator)) + real.nbytes + fake.nbytes
 
 

@@ -63,7 +63,7 @@ RESUMABLE = (
     "objective.lr_decay_iters",
 )
 # Stored by wgangp.build from the data module, not part of the composed config (derived from data.*).
-DERIVED = ("vocabulary",)
+DERIVED = ("vocabulary", "num_classes")
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:

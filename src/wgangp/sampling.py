@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torch import nn
 
 from wgangp.errors import UserInputError
+from wgangp.evaluation.inputs import draw_inputs, generate
+from wgangp.latents import LatentCodes
+from wgangp.nets.conditional import needs_labels, takes_labels
 from wgangp.rng import EVAL, step_generator
 
 
@@ -123,7 +126,10 @@ def load_generator(ckpt_path: str | Path, ema: bool | None = None) -> nn.Module:
     the weight average's where `ema` resolves to True (see use_ema), else the raw generator's."""
     ckpt = load_checkpoint(ckpt_path)
     info = ckpt["wgangp"]
-    generator = instantiate(info["run_config"]["model"]["generator"], data_shape=tuple(info["data_shape"]))
+    config = info["run_config"]["model"]["generator"]
+    # a class-conditional generator is built with the data's num_classes, which wgangp.build stored
+    classes = {"num_classes": info["run_config"]["num_classes"]} if needs_labels(get_class(config["_target_"])) else {}
+    generator = instantiate(config, data_shape=tuple(info["data_shape"]), **classes)
     prefix = EMA_PREFIX if use_ema(ckpt, ema, ckpt_path) else "generator."
     state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     generator.load_state_dict(state)
@@ -135,18 +141,91 @@ def load_vocabulary(ckpt_path: str | Path) -> list[str] | None:
     return (load_checkpoint(ckpt_path)["wgangp"].get("run_config") or {}).get("vocabulary")
 
 
+def load_latent_codes(ckpt_path: str | Path, latent_dim: int) -> LatentCodes | None:
+    """The InfoGAN code layout of a checkpoint's run (its objective config), None for runs without codes."""
+    return LatentCodes.from_config(load_checkpoint(ckpt_path)["wgangp"]["run_config"].get("objective"), latent_dim)
+
+
+def _check_labels(generator: nn.Module, labels: torch.Tensor, num_samples: int) -> torch.Tensor:
+    if not takes_labels(generator):
+        raise UserInputError(
+            f"labels were given but this checkpoint's generator ({type(generator).__name__}) is not class-conditional; "
+            "sample it without labels (or train a conditional model: model=dcgan_cond, resnet_cond, resnet_acgan)."
+        )
+    labels = torch.as_tensor(labels, dtype=torch.int64).flatten()
+    if len(labels) != num_samples or labels.min() < 0 or labels.max() >= generator.num_classes:
+        raise UserInputError(
+            f"labels must hold one class in 0..{generator.num_classes - 1} per sample ({num_samples}); got "
+            f"{len(labels)} labels in {int(labels.min())}..{int(labels.max())}."
+        )
+    return labels
+
+
 @torch.no_grad()
 def sample(
-    ckpt_path: str | Path, num_samples: int, seed: int = 0, batch_size: int = 1000, ema: bool | None = None
+    ckpt_path: str | Path,
+    num_samples: int,
+    seed: int = 0,
+    labels: torch.Tensor | None = None,
+    batch_size: int = 1000,
+    ema: bool | None = None,
 ) -> torch.Tensor:
     """`num_samples` samples in data space from a checkpoint: points (N, D) for toy data, images in
     [-1, 1] as (N, C, H, W) for image data, per-position character distributions (N, vocab, seq_len)
-    for text (decode with load_vocabulary). Deterministic in `seed`. `ema`: sample the generator's weight
-    average (True), the raw generator (False), or the average when the checkpoint has one (None)."""
+    for text (decode with load_vocabulary). Deterministic in `seed`.
+
+    A class-conditional generator draws sample i of class labels[i] (a LongTensor (num_samples,)), or of
+    uniform classes when labels is None; z is the same either way. An InfoGAN generator's z carries codes
+    drawn from their prior (wgangp.latents). `ema`: sample the generator's weight average (True), the raw
+    generator (False), or the average when the checkpoint has one (None)."""
     generator = load_generator(ckpt_path, ema)
+    codes = load_latent_codes(ckpt_path, generator.latent_dim)
+    if labels is not None:
+        labels = _check_labels(generator, labels, num_samples)
     rng = step_generator(seed, 0, EVAL)
     chunks = []
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
-        chunks.append(generator(torch.randn(n, generator.latent_dim, generator=rng)))
+        z, drawn = draw_inputs(generator, n, rng, codes)  # the draws do not depend on `labels`
+        chunks.append(generate(generator, z, drawn if labels is None else labels[start : start + n]))
     return torch.cat(chunks) if chunks else torch.empty(0, *generator.data_shape)
+
+
+def per_class_labels(ckpt_path: str | Path, per_class: int) -> torch.Tensor:
+    """Labels 0, .., 0, 1, .., 1, ... (per_class of each class) for `sample`: a grid with one row per class."""
+    generator = load_generator(ckpt_path)
+    if not takes_labels(generator):
+        raise UserInputError(
+            f"per_class needs a class-conditional generator; this checkpoint's ({type(generator).__name__}) is not."
+        )
+    return torch.arange(generator.num_classes).repeat_interleave(per_class)
+
+
+@torch.no_grad()
+def traverse_codes(
+    ckpt_path: str | Path,
+    continuous: int = 0,
+    columns: int = 8,
+    span: float = 2.0,
+    seed: int = 0,
+    ema: bool | None = None,
+) -> torch.Tensor:
+    """InfoGAN latent traversal: one row per value of the first categorical code, `columns` images along
+    continuous code `continuous` from -span to span (InfoGAN's figures: -2 to 2), the noise and the other
+    codes fixed (the other continuous codes at 0, other categorical codes at 0). (rows * columns, C, H, W)."""
+    generator = load_generator(ckpt_path, ema)
+    codes = load_latent_codes(ckpt_path, generator.latent_dim)
+    if codes is None:
+        raise UserInputError("codes= traverses InfoGAN codes, but this checkpoint's run has none (objective=infogan).")
+    if not 0 <= continuous < codes.continuous:
+        raise UserInputError(
+            f"codes={continuous}: the run has {codes.continuous} continuous codes; pick one of "
+            f"0..{codes.continuous - 1}."
+        )
+    rows, n = codes.categorical[0], codes.categorical[0] * columns
+    noise = torch.randn(1, codes.noise_dim, generator=step_generator(seed, 0, EVAL)).expand(n, -1)
+    first = torch.arange(rows).repeat_interleave(columns)  # row r: value r of the first code
+    others = [torch.zeros(n, dtype=torch.int64) for _ in codes.categorical[1:]]
+    cont = torch.zeros(n, codes.continuous)
+    cont[:, continuous] = torch.linspace(-span, span, columns).repeat(rows)
+    return generate(generator, codes.join(noise, [first, *others], cont))

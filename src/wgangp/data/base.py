@@ -39,6 +39,8 @@ class GANDataModule(L.LightningDataModule):
     """
 
     data_shape: tuple[int, ...]
+    #: classes of the data's labels (batches then carry "label" (batches_per_step, m) int64); None: unlabelled
+    num_classes: int | None = None
 
     def __init__(
         self, batch_size: int, num_workers: int = 0, seed: int = 0, batches_per_step: int = 1, dequantize: bool = False
@@ -131,4 +133,8 @@ class GANDataModule(L.LightningDataModule):
     def eval_samples(self, n: int, index: int = 0, split: str = "train") -> Tensor:
         """`n` real samples of `split` for evaluation, fixed by (seed, index); the random stream is
         disjoint from the training stream's (the rows themselves repeat for finite training data)."""
-        return self._loaded(split).sample(n, step_generator(self.seed, index, EVAL_DATA))["real"]
+        return self.eval_batch(n, index, split)["real"]
+
+    def eval_batch(self, n: int, index: int = 0, split: str = "train") -> dict[str, Tensor]:
+        """What `eval_samples` draws, with the labels ("label" (n,) int64) where the data has them."""
+        return self._loaded(split).sample(n, step_generator(self.seed, index, EVAL_DATA))

@@ -56,6 +56,8 @@ class MNISTDataModule(GANDataModule):
     The held-out split is the official 10k test set.
     """
 
+    num_classes = 10
+
     def __init__(
         self,
         root: str,
@@ -123,6 +125,8 @@ class CIFAR10DataModule(GANDataModule):
 
     FOLDER = "cifar-10-batches-py"
     TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+
+    num_classes = 10
 
     def __init__(
         self,
@@ -233,6 +237,8 @@ class ImageNet32DataModule(GANDataModule):
 
     TRAIN = [f"train_data_batch_{i}" for i in range(1, 11)]
 
+    num_classes = 1000
+
     def __init__(self, root: str, in_memory: bool = False, batch_size: int = 64, **kwargs) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root, self.in_memory = Path(root), bool(in_memory)
@@ -336,6 +342,8 @@ class DigitsDataModule(GANDataModule):
     """scikit-learn's bundled 8x8 handwritten digits (1797 images, 0-9; no download): a tiny real
     image set for CPU demos (`data=digits`). The 17 grey levels are scaled to [0, 255] and the images
     upsampled bilinearly to `image_size` (default 32); a fixed `val_fraction` is held out."""
+
+    num_classes = 10
 
     def __init__(
         self, image_size: int = 32, val_fraction: float = 0.1, subset: int | None = None, batch_size: int = 64, **kwargs

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of, in_chunks
+from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
+from wgangp.nets.conditional import takes_labels
 from wgangp.plots import save_curves
 from wgangp.rng import EVAL, step_generator
 
@@ -40,17 +42,31 @@ class CriticValidation(Evaluator):
     def setup(self, datamodule, objective) -> None:
         # index 1: not the points the quality metrics or W1 use, fixed for the whole run
         n = self.num_samples
-        self._points = {split: datamodule.eval_samples(n, index=1, split=split) for split in ("train", "val")}
-        self._z = torch.randn(n, objective.latent_dim, generator=step_generator(objective.seed, 1, EVAL))
+        # a critic that takes labels scores real points at their own labels and fakes at the labels drawn
+        self._points = {split: datamodule.eval_batch(n, index=1, split=split) for split in ("train", "val")}
+        rng = step_generator(objective.seed, 1, EVAL)
+        self._z, self._labels = draw_inputs(objective.generator, n, rng, latent_codes(objective))
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
-        device = device_of(critic)
-        score = lambda x: float(in_chunks(lambda c: critic(c.to(device)).flatten(), x, self.batch_size).mean())
-        fake = in_chunks(lambda z: generator(z.to(device_of(generator))), self._z, self.batch_size)
-        d_fake = score(fake)
-        train = score(self._points["train"]) - d_fake
-        val = score(self._points["val"]) - d_fake
+        rows = torch.arange(len(self._z))
+        fake = in_chunks(lambda r: generate(generator, self._z[r], self._at(self._labels, r)), rows, self.batch_size)
+        d_fake = self._mean_score(critic, fake, self._labels)
+        train = self._mean_score(critic, self._points["train"]["real"], self._points["train"].get("label")) - d_fake
+        val = self._mean_score(critic, self._points["val"]["real"], self._points["val"].get("label")) - d_fake
         return {"val/w_estimate": val, "val/w_estimate_train": train, "val/w_estimate_gap": train - val}
+
+    @staticmethod
+    def _at(labels: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
+        return None if labels is None else labels[rows]
+
+    def _mean_score(self, critic: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> float:
+        """Mean of D(x), or of D(x, y) for a critic that takes labels, in chunks on the critic's device."""
+        device = device_of(critic)
+        if takes_labels(critic):
+            score = lambda r: critic(x[r].to(device), labels[r].to(device))  # noqa: E731
+        else:
+            score = lambda r: critic(x[r].to(device))  # noqa: E731
+        return float(in_chunks(lambda r: score(r).flatten(), torch.arange(len(x)), self.batch_size).mean())
 
     def finish(self, step: int) -> list[Artifact]:
         steps = [k for k, m in self.history if m]

@@ -12,6 +12,7 @@ import torch.distributed as dist
 from torch import nn
 
 from wgangp.evaluation.base import Evaluator, device_of
+from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
 from wgangp.metrics.features import real_images, reference_stats_path
 from wgangp.metrics.quality import QualityScores
 from wgangp.rng import EVAL, step_generator
@@ -77,6 +78,7 @@ class ImageQuality(Evaluator):
 
     def setup(self, datamodule, objective) -> None:
         self._datamodule, self._seed = datamodule, int(objective.seed)
+        self._codes = latent_codes(objective)  # InfoGAN: z carries its codes
         # Build the extractor now, not at the first evaluation hours in.
         try:
             extractor = self.make_extractor().eval()
@@ -131,9 +133,10 @@ class ImageQuality(Evaluator):
         # run scores the same latent points. Every rank draws all of z and scores its share of the chunks.
         rng = step_generator(self._seed, 0, EVAL)
         for i, start in enumerate(range(0, self.num_samples, self.batch_size)):
-            z = torch.randn(min(self.batch_size, self.num_samples - start), generator.latent_dim, generator=rng)
+            # a class-conditional generator also gets uniform labels, drawn after each chunk's z
+            z, labels = draw_inputs(generator, min(self.batch_size, self.num_samples - start), rng, self._codes)
             if i % world == rank:
-                self.scores.update_fake(generator(z.to(device)))  # (k, C, H, W) in [-1, 1]
+                self.scores.update_fake(generate(generator, z, labels))  # (k, C, H, W) in [-1, 1]
         return {f"val/{name}": value for name, value in self.scores.compute().items()}
 
     def describe(self) -> dict[str, Any]:

@@ -184,14 +184,27 @@ class DCGANCritic(nn.Module):
             layers += [nn.Flatten(), layer, nn.Linear(widths[-1] * 16 + extra, 1)]
         else:
             layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, 1)]  # (N, widths[-1] * 4 * 4) -> (N, 1)
+        self.feature_dim = widths[-1] * 16
+        self.minibatch = minibatch
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:  # after the initialisation, which writes the raw weights
             spectral_normalize(self)
 
     def features(self, x: Tensor) -> Tensor:
-        """(N, C, H, W) -> (N, widths[-1] * 16): the last conv block's output, flattened, per sample."""
+        """(N, C, H, W) -> (N, feature_dim = widths[-1] * 16): the last conv block's output, flattened, per sample
+        (feature matching's features, and the trunk that conditional and InfoGAN heads read)."""
         return self.net[: self._features_end](x).flatten(1)
+
+    def head(self, features: Tensor) -> Tensor:
+        """The score head on `features` (N, feature_dim) -> (N,) (the heads of wgangp.nets.conditional and
+        InfoGAN's Q read the same features); without a minibatch layer, head(features(x)) == forward(x)."""
+        if self.minibatch != "none":
+            raise ValueError(
+                "a conditional or InfoGAN head on a critic with model.critic.minibatch is not supported: the "
+                "minibatch layer sits between the features and the score; use model.critic.minibatch=none"
+            )
+        return self.net[-1](features).squeeze(1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)

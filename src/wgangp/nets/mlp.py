@@ -88,12 +88,24 @@ class MLPCritic(nn.Module):
             self._features_end = len(self.net) - 2
         else:
             self._features_end = len(self.net) - 1
+        self.feature_dim = int(width) if hidden_layers else math.prod(self.data_shape)
+        self.minibatch = minibatch
         if spectral_norm:  # after the head is final, so the minibatch head's Linear is normalised too
             spectral_normalize(self)
 
     def features(self, x: Tensor) -> Tensor:
-        """(N, *data_shape) -> (N, F): the last hidden layer's output, per sample."""
+        """(N, *data_shape) -> (N, feature_dim): the last hidden layer's output, per sample (feature matching's
+        features, and the trunk InfoGAN's Q reads)."""
         return self.net[: self._features_end](x.flatten(1))
+
+    def head(self, features: Tensor) -> Tensor:
+        """The score head: (N, feature_dim) -> (N,); without a minibatch layer, head(features(x)) == forward(x)."""
+        if self.minibatch != "none":
+            raise ValueError(
+                "an InfoGAN head on a critic with model.critic.minibatch is not supported: the minibatch layer "
+                "sits between the features and the score; use model.critic.minibatch=none"
+            )
+        return self.net[-1](features).squeeze(1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1)).squeeze(1)

@@ -161,13 +161,21 @@ class ResNetCritic(nn.Module):
             ResBlock(channels, channels, None, self.norm),
         )
         self.relu = ReLU()
+        self.feature_dim = channels
         self.output = nn.Linear(channels, 1)
         if spectral_norm:
             spectral_normalize(self)
 
+    def features(self, x: Tensor) -> Tensor:
+        """The trunk: images -> pooled features (N, channels) (the AC-GAN, projection and InfoGAN heads read it)."""
+        return self.relu(self.blocks(x)).mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
+
+    def head(self, features: Tensor) -> Tensor:
+        """The score head: (N, channels) -> (N,)."""
+        return self.output(features).squeeze(1)
+
     def forward(self, x: Tensor) -> Tensor:
-        h = self.relu(self.blocks(x)).mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
-        return self.output(h).squeeze(1)
+        return self.head(self.features(x))
 
 
 class ResNet101Generator(nn.Module):

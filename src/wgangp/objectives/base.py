@@ -26,6 +26,7 @@ from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
 from wgangp.losses import feature_matching_loss
 from wgangp.objectives.updates import check_update_supported, joint_train_iteration
+from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.rng import NOISE, step_generator
 from wgangp.schedules import lr_factor
 from wgangp.strategies import GANDDPStrategy
@@ -82,6 +83,14 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def batch_labels(batch: dict[str, Tensor], objective: GANObjective) -> Tensor:
+    """The real batches' labels (n_critic, m) for a class-conditional objective; wgangp.build refuses
+    unlabelled data before training, so a missing key here is a data module that lost them."""
+    if "label" not in batch:
+        raise RuntimeError(f"{type(objective).__name__} needs labels but the data batches carry none")
+    return batch["label"]
 
 
 class GANObjective(L.LightningModule):
@@ -164,18 +173,51 @@ class GANObjective(L.LightningModule):
         self._first_nonfinite_iter: Tensor | None = None
         self._first_nonfinite_terms: Tensor | None = None
         self._term_names: list[str] = []
+        # Class-conditional runs (wgangp.nets.conditional): labels flow through the loop when a net or the
+        # objective needs them; None keeps every unconditional path as it was.
+        self.uses_labels = needs_labels(self) or needs_labels(generator) or needs_labels(critic)
+        self.num_classes: int | None = getattr(generator, "num_classes", getattr(critic, "num_classes", None))
+        if self.uses_labels and self.update != "alternating":
+            raise ValueError(
+                f"objective.update={self.update} is not available for a class-conditional run: the joint update "
+                "rules (wgangp.objectives.updates) do not carry labels yet. Use objective.update=alternating (Alg. 1)."
+            )
 
     # ---- what a subclass defines -------------------------------------------------------------
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        """Loss terms of one critic step; must contain "critic_loss", the scalar to minimise."""
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Loss terms of one critic step; must contain "critic_loss", the scalar to minimise. `labels` (m,):
+        the class of each real sample and of its paired fake (conditional runs), else None; score with
+        `critic_scores(real, fake, labels)` and penalise `critic_given(labels)`."""
         raise NotImplementedError
 
     def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
         """Loss terms of the generator step; must contain "generator_loss"."""
         raise NotImplementedError
 
-    def critic_scores(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        """(D(real), D(fake)).
+    def critic_given(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+        """The critic as a function of x alone: D(., y) with each sample's label y fixed for a critic that
+        takes labels (so a penalty's gradient is w.r.t. x at fixed y), else the critic itself."""
+        if labels is None or not takes_labels(self.critic):
+            return self.critic
+        return lambda x: self.critic(x, labels)
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """G(z), or G(z, y) for a class-conditional generator."""
+        return self.generator(z, labels) if takes_labels(self.generator) else self.generator(z)
+
+    def sample_labels(self, n: int, rng: torch.Generator) -> Tensor:
+        """Fake labels of the generator step, uniform over the classes (the released gan_cifar_resnet.py), (n,)."""
+        return self._per_rank(lambda k: uniform_labels(k, self.num_classes, rng, self.device), n)
+
+    def generator_loss_terms(self, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Terms of the generator step on latents z (and labels): `generator_terms` of D(G(z)). AC-GAN and
+        InfoGAN add their auxiliary terms here."""
+        return self.generator_terms(self.critic_given(labels)(self.generate(z, labels)))
+
+    def critic_scores(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(D(real), D(fake)), each at its sample's label when the critic takes labels.
 
         A penalised critic scores every sample on its own (no batch norm, Sec. 4), so one forward over
         cat([real, fake]) gives the same scores with half the kernel launches and twice the rows per
@@ -183,9 +225,11 @@ class GANObjective(L.LightningModule):
         Any other critic may hold batch norm, whose statistics must stay those of the real and of the
         fake batch: two forwards.
         """
+        critic = self.critic_given(labels)
         if not self.uses_gradient_penalty:
-            return self.critic(real), self.critic(fake)
-        d_real, d_fake = self.critic(torch.cat([real, fake])).chunk(2)
+            return critic(real), critic(fake)
+        both = self.critic_given(None if labels is None else torch.cat([labels, labels]))
+        d_real, d_fake = both(torch.cat([real, fake])).chunk(2)
         return d_real, d_fake
 
     def after_critic_step(self) -> None:
@@ -206,15 +250,16 @@ class GANObjective(L.LightningModule):
                 f"layer); {type(self.critic).__name__} has none. Use model=toy_mlp, mlp or dcgan."
             )
 
-    def generator_step_terms(self, real: Tensor, z: Tensor) -> dict[str, Tensor]:
-        """Loss terms of the generator step from latents z (the caller freezes the critic); `real` is a
-        real batch, used by feature matching only: ||E f(real) - E f(G(z))||^2 (the notes' formula)."""
+    def generator_step_terms(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Loss terms of the generator step from latents z (and fake labels; the caller freezes the critic):
+        the objective's `generator_loss_terms`, or with generator_loss=feature_matching ||E f(real) - E f(G(z))||^2
+        (the notes' formula; `real` is a real batch, used by feature matching only)."""
         if self.generator_loss == "feature_matching":
             with torch.no_grad():
                 real_features = self.critic.features(real)  # (m, F)
-            loss = feature_matching_loss(real_features, self.critic.features(self.generator(z)))
+            loss = feature_matching_loss(real_features, self.critic.features(self.generate(z, labels)))
             return {"generator_loss": loss}
-        return self.generator_terms(self.critic(self.generator(z)))
+        return self.generator_loss_terms(z, labels)
 
     # ---- the loop ----------------------------------------------------------------------------
     @property
@@ -293,20 +338,36 @@ class GANObjective(L.LightningModule):
         return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
     def critic_step(
-        self, real: Tensor, fake: Tensor, opt_d: torch.optim.Optimizer, rng: torch.Generator
+        self,
+        real: Tensor,
+        fake: Tensor,
+        opt_d: torch.optim.Optimizer,
+        rng: torch.Generator,
+        labels: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One critic update on a real and a fake batch (Alg. 1 l.6-9, then clipping where the objective
         clips); returns the step's loss terms. The Fig. 1a experiment calls it with its own fake points."""
-        terms = self.critic_terms(real, fake, rng)  # l.6-7
+        # l.6-7; an unconditional step calls critic_terms as objectives written before labels define it
+        terms = self.critic_terms(real, fake, rng) if labels is None else self.critic_terms(real, fake, rng, labels)
         self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
         self.after_critic_step()
         _weights_changed()
         return terms
 
     def train_iteration(
-        self, real: Tensor, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator
+        self,
+        real: Tensor,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        rng: torch.Generator,
+        labels: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One generator iteration of Alg. 1 on real batches (n_critic, m, *data_shape).
+
+        `labels` (n_critic, m) int64: the real batches' classes in a class-conditional run (else None).
+        Each critic step generates its fakes with the real batch's labels, so every real/fake pair and
+        its interpolate share one class (the released gan_cifar_resnet.py); the generator step draws its
+        labels uniformly from `rng`, the step's own stream, so a resumed run draws the same ones.
 
         Returns the detached loss terms: critic terms averaged over the n_critic steps, and the
         generator terms.
@@ -322,16 +383,18 @@ class GANObjective(L.LightningModule):
         sums: dict[str, Tensor] = {}
         for t in range(self.n_critic):  # Alg. 1 l.2
             z = self.sample_latent(m, rng)  # l.4: fresh z for every critic step
+            y = None if labels is None else labels[t]  # (m,)
             with torch.no_grad():
-                fake = self.generator(z)  # l.5; no generator graph in critic steps
-            terms = self.critic_step(real[t], fake, opt_d, rng)  # l.6-9
+                fake = self.generate(z, y)  # l.5; no generator graph in critic steps
+            terms = self.critic_step(real[t], fake, opt_d, rng, y)  # l.6-9
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.detach()
         out = {k: v / self.n_critic for k, v in sums.items()}
 
         z = self.sample_latent(self.generator_batch_size or m, rng)  # l.11
+        y = None if labels is None else self.sample_labels(z.size(0), rng)  # after z: unconditional draws unchanged
         with frozen(self.critic):  # the generator step needs no critic weight gradients
-            g_terms = self.generator_step_terms(real[-1], z)
+            g_terms = self.generator_step_terms(real[-1], z, y)
         self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
         _weights_changed()
         strategy = self._trainer.strategy if self._trainer is not None else None
@@ -358,7 +421,8 @@ class GANObjective(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         self.apply_lr_schedule()  # stateless in the iteration, so exact on resume
         # One step counter: only the generator's step goes through Lightning's wrapper (see the module doc).
-        terms = self.train_iteration(batch["real"], opt_g, opt_d.optimizer, self.step_rng())
+        labels = batch_labels(batch, self) if self.uses_labels else None  # (n_critic, m) or None
+        terms = self.train_iteration(batch["real"], opt_g, opt_d.optimizer, self.step_rng(), labels)
         if self.ema_generator is not None:  # after the step, before callbacks evaluate or checkpoint it
             update_ema(self.ema_generator, self.generator, self.generator_iter, self.generator_ema_start)
         self._track_finite(terms)

@@ -22,8 +22,10 @@ class StandardGAN(GANObjective):
         super().__init__(**kwargs)
         self.saturating = bool(saturating)
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake)
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
         return {
             "critic_loss": gan_discriminator_loss(d_real, d_fake),
             "d_real": torch.sigmoid(d_real).mean(),  # the discriminator's mean probabilities

@@ -31,10 +31,13 @@ class GANGP(GANObjective):
         self.gp_weight_schedule = str(gp_weight_schedule)
         self.gp_weight_max = float(gp_weight_max)
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake)
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
         eps = self.sample_uniform(real.size(0), rng)  # one epsilon per sample, as Alg. 1 l.4
-        norms = input_gradient_norms(self.critic, interpolate(real, fake, eps), self.penalty_grad_scale())  # (m,)
+        x_hat = interpolate(real, fake, eps)
+        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
         penalty = penalty_from_norms(norms)
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         return {

@@ -12,8 +12,10 @@ from wgangp.objectives.base import GANObjective
 class HingeGAN(GANObjective):
     """Discriminator: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]; generator: -E[D(G(z))]."""
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake)
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
         return {
             "critic_loss": hinge_discriminator_loss(d_real, d_fake),
             "d_real": d_real.mean(),

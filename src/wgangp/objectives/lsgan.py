@@ -13,8 +13,10 @@ from wgangp.objectives.base import GANObjective
 class LSGAN(GANObjective):
     """Discriminator: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]; generator: 1/2 E[(D(G(z)) - 1)^2]."""
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake)
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
         return {
             "critic_loss": least_squares_discriminator_loss(d_real, d_fake),
             "d_real": d_real.mean(),

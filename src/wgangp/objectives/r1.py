@@ -26,11 +26,14 @@ class R1GAN(GANObjective):
         super().__init__(**kwargs)
         self.gamma = float(gamma)
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
         x = real.detach().requires_grad_(True)
-        d_real = self.critic(x)  # one forward serves the loss and the regulariser
+        critic = self.critic_given(labels)  # D(., y): the gradient w.r.t. x at each sample's label
+        d_real = critic(x)  # one forward serves the loss and the regulariser
         r1 = squared_gradient_norms(d_real, x, self.penalty_grad_scale()).mean()
-        d_fake = self.critic(fake)
+        d_fake = critic(fake)
         return {
             "critic_loss": gan_discriminator_loss(d_real, d_fake) + 0.5 * self.gamma * r1,
             "r1_penalty": r1,  # E||grad||^2, unweighted

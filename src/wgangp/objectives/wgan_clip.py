@@ -36,8 +36,10 @@ class WGANClip(GANObjective):
                 "constant, so its scores and W estimate can grow without bound; add model.critic.spectral_norm=true"
             )
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        critic_loss = wasserstein_critic_loss(*self.critic_scores(real, fake))
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        critic_loss = wasserstein_critic_loss(*self.critic_scores(real, fake, labels))
         return {"critic_loss": critic_loss, "w_estimate": -critic_loss}
 
     @torch.no_grad()

@@ -41,10 +41,13 @@ class WGANGP(GANObjective):
         self.gp_weight_schedule = str(gp_weight_schedule)
         self.gp_weight_max = float(gp_weight_max)
 
-    def critic_terms(self, real: Tensor, fake: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake)
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
         eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
-        norms = input_gradient_norms(self.critic, interpolate(real, fake, eps), self.penalty_grad_scale())  # l.6, (m,)
+        x_hat = interpolate(real, fake, eps)  # l.6
+        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
         penalty = penalty_from_norms(norms, one_sided=self.one_sided)
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         critic_loss = wasserstein_critic_loss(d_real, d_fake)
