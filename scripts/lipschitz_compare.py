@@ -80,8 +80,12 @@ def method_overrides(setup: str, method: str) -> list[str]:
         return list(METHODS[method])
     toy = setup != "fashion_mnist"
     betas = "[0.5,0.9]" if toy else "[0.0,0.9]"  # conf/experiment/toy.yaml's, Alg. 1's
-    return [*METHODS[method], *(["~objective.gp_weight"] if toy else []), "objective.optimizer.lr=1e-4",
-            f"objective.optimizer.betas={betas}"]
+    return [
+        *METHODS[method],
+        *(["~objective.gp_weight"] if toy else []),
+        "objective.optimizer.lr=1e-4",
+        f"objective.optimizer.betas={betas}",
+    ]
 
 
 def final_metrics(run_dir: Path, names: list[str]) -> dict[str, float] | None:

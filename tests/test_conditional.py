@@ -79,8 +79,9 @@ def test_unlabelled_data_is_refused_before_anything_is_read(tmp_path, overrides,
 
 
 # ---- per-sample penalised conditional critics ----------------------------------------------------------------
-@pytest.mark.parametrize("critic_class, kwargs", [(DCGANProjectionCritic, {"base_filters": 4}),
-                                                  (ResNetProjectionCritic, {"channels": 8})])
+@pytest.mark.parametrize(
+    "critic_class, kwargs", [(DCGANProjectionCritic, {"base_filters": 4}), (ResNetProjectionCritic, {"channels": 8})]
+)
 def test_a_penalised_projection_critic_takes_each_samples_input_gradient_at_its_own_label(critic_class, kwargs):
     torch.manual_seed(0)
     critic = critic_class((3, 32, 32), num_classes=3, uses_penalty=True, **kwargs).train()
@@ -293,8 +294,11 @@ def test_sample_py_draws_a_grid_with_one_row_per_class(conditional_checkpoint, t
 
 def test_infogan_traversal_has_one_row_per_categorical_value(tmp_path):
     run = tmp_path / "info"
-    train(compose_config(run, [*DIGITS, "model=dcgan", "objective=infogan", "generator_iters=2",
-                               "objective.continuous_codes=1"]))
+    train(
+        compose_config(
+            run, [*DIGITS, "model=dcgan", "objective=infogan", "generator_iters=2", "objective.continuous_codes=1"]
+        )
+    )
     grid = traverse_codes(run / "checkpoints/last.ckpt", continuous=0, columns=4)
     assert grid.shape == (10 * 4, 1, 28, 28)
     assert torch.equal(grid, traverse_codes(run / "checkpoints/last.ckpt", continuous=0, columns=4))

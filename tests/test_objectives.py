@@ -37,8 +37,14 @@ DEFAULT_N_CRITIC = {
 # Objectives whose class needs labels (AC-GAN) train on labelled images with model=dcgan_acgan, whose nets
 # serve every objective (a conditional G, a critic with a score and a class head); objectives that write
 # codes into z (InfoGAN) get a latent wide enough for them.
-LABELLED = ["data=digits", "data.image_size=28", "model=dcgan_acgan", "model.generator.base_filters=4",
-            "model.critic.base_filters=4", "evaluators.quality=null"]
+LABELLED = [
+    "data=digits",
+    "data.image_size=28",
+    "model=dcgan_acgan",
+    "model.generator.base_filters=4",
+    "model.critic.base_filters=4",
+    "evaluators.quality=null",
+]
 WIDE_LATENT = ["model.generator.latent_dim=16"]
 
 

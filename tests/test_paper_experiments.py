@@ -129,8 +129,15 @@ def test_cifar10_resnet_trains_on_cifar_files(tmp_path):
     root, _, _ = cifar_root(tmp_path)
     cfg = compose_config(
         tmp_path / "run",
-        ["experiment=cifar10_resnet", *QUICK, f"data.root={root}", "data.download=false", "generator_iters=2",
-         "model.generator.channels=8", "model.critic.channels=8"],
+        [
+            "experiment=cifar10_resnet",
+            *QUICK,
+            f"data.root={root}",
+            "data.download=false",
+            "generator_iters=2",
+            "model.generator.channels=8",
+            "model.critic.channels=8",
+        ],
     )
     assert cfg.objective.generator_batch_size == 128 and cfg.objective.lr_decay == "linear"
     train(cfg)
@@ -143,32 +150,61 @@ def test_cifar10_resnet_trains_on_cifar_files(tmp_path):
 @pytest.mark.parametrize("method", ["wgan_clip", "dcgan"])
 def test_cifar10_dcgan_trains_on_cifar_files(tmp_path, method):
     root, _, _ = cifar_root(tmp_path)
-    train(compose_config(
-        tmp_path / "run",
-        ["experiment=cifar10_dcgan", f"method={method}", *QUICK, f"data.root={root}", "data.download=false",
-         "generator_iters=2", "model.generator.base_filters=8", "model.critic.base_filters=8"],
-    ))
+    train(
+        compose_config(
+            tmp_path / "run",
+            [
+                "experiment=cifar10_dcgan",
+                f"method={method}",
+                *QUICK,
+                f"data.root={root}",
+                "data.download=false",
+                "generator_iters=2",
+                "model.generator.base_filters=8",
+                "model.critic.base_filters=8",
+            ],
+        )
+    )
     trained_generator_moved(tmp_path / "run")
 
 
 def test_lsun_resnet128_trains_on_an_lmdb(tmp_path):
     root = lsun_root(tmp_path, n=20)
-    train(compose_config(
-        tmp_path / "run",
-        ["experiment=lsun_resnet128", *QUICK, f"data.root={root}", "data.num_workers=0", "generator_iters=2",
-         "model.generator.channels=4", "model.critic.channels=4", "objective.n_critic=2"],
-    ))
+    train(
+        compose_config(
+            tmp_path / "run",
+            [
+                "experiment=lsun_resnet128",
+                *QUICK,
+                f"data.root={root}",
+                "data.num_workers=0",
+                "generator_iters=2",
+                "model.generator.channels=4",
+                "model.critic.channels=4",
+                "objective.n_critic=2",
+            ],
+        )
+    )
     images = torch.load(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert images["wgangp"]["generator_iter"] == 2
 
 
 def test_a_cpu_preset_trains_on_fashion_mnist_idx_files(tmp_path):
     root, _, _ = mnist_root(tmp_path, folder="FashionMNIST")
-    train(compose_config(
-        tmp_path / "run",
-        ["experiment=cifar10_resnet_cpu", *QUICK, f"data.root={root}", "data.download=false", "generator_iters=2",
-         "model.generator.channels=8", "model.critic.channels=8"],
-    ))
+    train(
+        compose_config(
+            tmp_path / "run",
+            [
+                "experiment=cifar10_resnet_cpu",
+                *QUICK,
+                f"data.root={root}",
+                "data.download=false",
+                "generator_iters=2",
+                "model.generator.channels=8",
+                "model.critic.channels=8",
+            ],
+        )
+    )
     trained_generator_moved(tmp_path / "run")
 
 
@@ -184,16 +220,22 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
 
 def test_fig3_plot_reads_each_methods_quality_rows_and_draws_both_panels(tmp_path):
     for k, method in enumerate(["wgan_clip", "wgan_gp_adam"]):
-        write_metrics(tmp_path / method / "metrics.csv", [
-            {"step": 10, "train/critic_loss": -1.0},  # a training row: no evaluation
-            {"step": 50, "val/fid": 90 - k, "val/inception_score": 2 + k, "val/wall_seconds": 30 + k},
-            {"step": 60, "train/critic_loss": -2.0},
-            {"step": 100, "val/fid": 50 - k, "val/inception_score": 3 + k, "val/wall_seconds": 61 + k},
-        ])
+        write_metrics(
+            tmp_path / method / "metrics.csv",
+            [
+                {"step": 10, "train/critic_loss": -1.0},  # a training row: no evaluation
+                {"step": 50, "val/fid": 90 - k, "val/inception_score": 2 + k, "val/wall_seconds": 30 + k},
+                {"step": 60, "train/critic_loss": -2.0},
+                {"step": 100, "val/fid": 50 - k, "val/inception_score": 3 + k, "val/wall_seconds": 61 + k},
+            ],
+        )
     curves = fig3_curves(tmp_path)
     assert list(curves) == ["wgan_clip", "wgan_gp_adam"]  # the paper's legend order, runs present only
     assert curves["wgan_gp_adam"] == {
-        "step": [50, 100], "val/wall_seconds": [31, 62], "val/inception_score": [3, 4], "val/fid": [89, 49]
+        "step": [50, 100],
+        "val/wall_seconds": [31, 62],
+        "val/inception_score": [3, 4],
+        "val/fid": [89, 49],
     }
     assert "| WGAN-GP (Adam) | 100 | 62 | 4.00 | 4.00 | 49.0 |" in fig3_table(curves)
     path = save_fig3(curves, tmp_path / "fig3.png")
@@ -203,11 +245,20 @@ def test_fig3_plot_reads_each_methods_quality_rows_and_draws_both_panels(tmp_pat
 def test_fig2_grid_has_a_row_per_architecture_and_a_column_per_method(tmp_path):
     root, _, _ = mnist_root(tmp_path, folder="FashionMNIST")
     run = tmp_path / "run"
-    train(compose_config(
-        run,
-        ["experiment=cifar10_dcgan_cpu", *QUICK, f"data.root={root}", "data.download=false", "generator_iters=2",
-         "model.generator.base_filters=4", "model.critic.base_filters=4"],
-    ))
+    train(
+        compose_config(
+            run,
+            [
+                "experiment=cifar10_dcgan_cpu",
+                *QUICK,
+                f"data.root={root}",
+                "data.download=false",
+                "generator_iters=2",
+                "model.generator.base_filters=4",
+                "model.critic.base_filters=4",
+            ],
+        )
+    )
     sweep = tmp_path / "sweep"
     for model, method in [("dcgan", "wgan_gp_adam"), ("lsun_tanh", "lsgan")]:
         (sweep / model / method / "checkpoints").mkdir(parents=True)

@@ -88,7 +88,9 @@ def test_minibatch_discrimination_matches_the_papers_sums():
     f = torch.randn(5, 3)
     m = (f @ layer.T).view(5, 2, 4)  # M_i = f_i T, (N, B, C)
     with torch.no_grad():
-        o = torch.tensor([[sum(torch.exp(-(m[i, b] - m[j, b]).abs().sum()) for j in range(5)) for b in range(2)] for i in range(5)])  # noqa: E501
+        o = torch.tensor(
+            [[sum(torch.exp(-(m[i, b] - m[j, b]).abs().sum()) for j in range(5)) for b in range(2)] for i in range(5)]
+        )  # noqa: E501
         out = layer(f)
     assert out.shape == (5, 3 + 2)
     torch.testing.assert_close(out[:, :3], f)

@@ -51,11 +51,7 @@ def test_linear_factor_is_app_f_closed_form():
 def test_linear_decay_scales_each_players_own_lr_and_logs_the_generators(tiny_config, tmp_path):
     """generator Adam(2e-4) and critic Adam(1e-4), 4 iterations: iteration k trains at base * (1 - k/4)."""
     run = tmp_path / "run"
-    train(
-        tiny_config(
-            "objective.lr_decay=linear", "+optimizer@objective.generator_optimizer=adam_dcgan", run_dir=run
-        )
-    )
+    train(tiny_config("objective.lr_decay=linear", "+optimizer@objective.generator_optimizer=adam_dcgan", run_dir=run))
     logged = [(int(r["step"]), float(r["train/lr"])) for r in _rows(run) if r.get("train/lr")]
     assert logged == [(s, pytest.approx(2e-4 * (1 - (s - 1) / 4))) for s in (1, 2, 3, 4)]  # row s: iteration s-1
     g, d = (s["param_groups"][0] for s in _load(run / "checkpoints/last.ckpt")["optimizer_states"])

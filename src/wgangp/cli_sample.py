@@ -38,7 +38,8 @@ DEFAULTS = {
     "ema": None,  # null: the weight average when the checkpoint has one (wgangp.sampling.use_ema)
 }
 USAGE = (
-    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0] [ema=true|false]\n"
+    "usage: python src/sample.py ckpt_path=RUN/checkpoints/last.ckpt num_samples=64 out=samples.png [seed=0] "
+    "[ema=true|false]\n"
     "(text runs print their decoded lines; out=FILE.txt also writes them; ema: the generator's weight average, "
     "by default when the checkpoint has one)\n"
     "class-conditional runs: labels=[3,3,5] or per_class=8 (one row per class); "

@@ -101,8 +101,10 @@ class ClassConditional(Evaluator):
         device = device_of(generator)
         real = self._reference(device)
         fake = torch.cat(
-            [generate(generator, z, y).float().cpu() for z, y in zip(self._z.split(self.batch_size),
-                                                                     self._labels.split(self.batch_size), strict=True)]
+            [
+                generate(generator, z, y).float().cpu()
+                for z, y in zip(self._z.split(self.batch_size), self._labels.split(self.batch_size), strict=True)
+            ]
         )
         out = _extract(self.extractor, fake, self.batch_size, device)
         metrics: dict[str, float] = {}
