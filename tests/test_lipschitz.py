@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -41,7 +41,9 @@ def _small_sn_critic(name):
     small = {k: v for k, v in SMALL.items() if k in critic_cfg}
     for shape in SHAPES:
         try:
-            return instantiate(critic_cfg, data_shape=shape, uses_penalty=True, **small), shape
+            # class-conditional critics (wgangp.nets.conditional) are built with the data's classes
+            classes = {"num_classes": 10} if getattr(get_class(critic_cfg._target_), "needs_labels", False) else {}
+            return instantiate(critic_cfg, data_shape=shape, uses_penalty=True, **small, **classes), shape
         except InstantiationException as e:
             if not isinstance(e.__cause__, ValueError):
                 raise

@@ -61,6 +61,22 @@ def test_cifar10_dcgan_is_gan_cifar_for_each_fig3_method(tmp_path, method, objec
         assert cfg.objective.clip_value == 0.01
 
 
+def test_cifar10_resnet_acgan_is_table_3_supervised_on_the_app_f_recipe(tmp_path):
+    cfg = compose_config(tmp_path, ["experiment=cifar10_resnet_acgan"])
+    o = cfg.objective
+    assert o._target_ == "wgangp.objectives.acgan.WGANGPACGAN"
+    assert (o.acgan_scale, o.acgan_scale_g) == (1.0, 0.1)  # gan_cifar_resnet.py: ACGAN_SCALE, ACGAN_SCALE_G
+    assert (o.lr_decay, o.generator_batch_size, o.optimizer.lr, list(o.optimizer.betas)) == (
+        "linear",
+        128,
+        2e-4,
+        [0, 0.9],
+    )
+    assert (o.n_critic, o.gp_weight, cfg.generator_iters, cfg.data.batch_size) == (5, 10.0, 100000, 64)
+    assert cfg.model.generator._target_.endswith("ConditionalResNetGenerator") and cfg.model.critic.norm == "none"
+    assert cfg.data.dequantize is True
+
+
 def test_lsun_resnet128_is_a_resnet_on_128px_bedrooms(tmp_path):
     cfg = compose_config(tmp_path, ["experiment=lsun_resnet128"])
     assert cfg.data._target_.endswith("LSUNDataModule") and cfg.data.image_size == 128 and cfg.data.batch_size == 64
@@ -125,12 +141,13 @@ def trained_generator_moved(run_dir: Path) -> bool:
     return ckpt
 
 
-def test_cifar10_resnet_trains_on_cifar_files(tmp_path):
+@pytest.mark.parametrize("experiment", ["cifar10_resnet", "cifar10_resnet_acgan"])
+def test_cifar10_resnet_trains_on_cifar_files(tmp_path, experiment):
     root, _, _ = cifar_root(tmp_path)
     cfg = compose_config(
         tmp_path / "run",
         [
-            "experiment=cifar10_resnet",
+            f"experiment={experiment}",
             *QUICK,
             f"data.root={root}",
             "data.download=false",

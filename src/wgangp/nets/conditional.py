@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from wgangp.nets.dcgan import DCGANCritic, DCGANGenerator
+from wgangp.nets.layers import spectral_normalize
 from wgangp.nets.resnet import ResNetCritic, ResNetGenerator
 
 
@@ -112,7 +113,10 @@ class ConditionalResNetGenerator(ResNetGenerator):
         labels = _check_labels(labels, z.size(0), self.num_classes, type(self).__name__)
         h = self.input(z)  # (N, channels, 4, 4)
         for block in self.blocks:
-            h = block.shortcut(h) + run_with_labels(block.residual, h, labels)
+            if hasattr(block, "residual"):  # a ResBlock; the 28x28 generator's Crop has no labels to take
+                h = block.shortcut(h) + run_with_labels(block.residual, h, labels)
+            else:
+                h = block(h)
         return self.output(h)
 
 
@@ -138,6 +142,8 @@ class DCGANProjectionCritic(DCGANCritic):
         super().__init__(data_shape, **kwargs)
         self.num_classes = int(num_classes)
         self.projection = _Projection(self.num_classes, self.feature_dim)
+        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
+            spectral_normalize(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         labels = _check_labels(labels, x.size(0), self.num_classes, type(self).__name__)
@@ -155,6 +161,8 @@ class ResNetProjectionCritic(ResNetCritic):
         super().__init__(data_shape, **kwargs)
         self.num_classes = int(num_classes)
         self.projection = _Projection(self.num_classes, self.feature_dim)
+        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
+            spectral_normalize(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         labels = _check_labels(labels, x.size(0), self.num_classes, type(self).__name__)
@@ -173,6 +181,8 @@ class DCGANACGANCritic(DCGANCritic):
         super().__init__(data_shape, **kwargs)
         self.num_classes = int(num_classes)
         self.classifier = nn.Linear(self.feature_dim, self.num_classes)  # (N, F) -> (N, num_classes)
+        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
+            spectral_normalize(self)
 
     def scores_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(scores (N,), class logits (N, num_classes))."""
@@ -191,6 +201,8 @@ class ResNetACGANCritic(ResNetCritic):
         super().__init__(data_shape, **kwargs)
         self.num_classes = int(num_classes)
         self.classifier = nn.Linear(self.feature_dim, self.num_classes)  # (N, F) -> (N, num_classes)
+        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
+            spectral_normalize(self)
 
     def scores_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(scores (N,), class logits (N, num_classes))."""
