@@ -19,6 +19,9 @@ class TwoLevelData:
     def eval_samples(self, n, index=0, split="train"):
         return torch.full((n, 3), 1.0 if split == "train" else 0.0)
 
+    def eval_batch(self, n, index=0, split="train"):  # as wgangp.data.base: {"real"} (no labels here)
+        return {"real": self.eval_samples(n, index, split)}
+
 
 class SumCritic(nn.Module):
     def __init__(self):
