@@ -27,6 +27,7 @@ from wgangp.errors import NonFiniteError
 from wgangp.losses import feature_matching_loss
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.objectives.updates import check_update_supported, joint_train_iteration
+from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
 from wgangp.rng import NOISE, step_generator
 from wgangp.schedules import lr_factor
 from wgangp.strategies import GANDDPStrategy
@@ -195,6 +196,17 @@ class GANObjective(L.LightningModule):
     def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
         """Loss terms of the generator step; must contain "generator_loss"."""
         raise NotImplementedError
+
+    def interpolate_penalty(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None, one_sided: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """(penalty, norms (m,)) of the critic's input gradients on real/fake interpolates (Alg. 1 l.4-7):
+        one epsilon per sample from the step's stream, each sample's label held fixed; the penalty
+        unweighted, E[(norm - 1)^2] (one-sided: max(0, norm - 1)^2, App. C). WGAN-GP and GAN-GP share it."""
+        eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
+        x_hat = interpolate(real, fake, eps)  # l.6
+        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
+        return penalty_from_norms(norms, one_sided=one_sided), norms
 
     def critic_given(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
         """The critic as a function of x alone: D(., y) with each sample's label y fixed for a critic that

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
-from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms, penalty_weight
+from wgangp.penalties import penalty_weight
 
 
 class GANGP(GANObjective):
@@ -35,10 +35,7 @@ class GANGP(GANObjective):
         self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
     ) -> dict[str, Tensor]:
         d_real, d_fake = self.critic_scores(real, fake, labels)
-        eps = self.sample_uniform(real.size(0), rng)  # one epsilon per sample, as Alg. 1 l.4
-        x_hat = interpolate(real, fake, eps)
-        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
-        penalty = penalty_from_norms(norms)
+        penalty, norms = self.interpolate_penalty(real, fake, rng, labels)  # as Alg. 1 l.4-6
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         return {
             "critic_loss": gan_discriminator_loss(d_real, d_fake) + weight * penalty,

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from wgangp.objectives.base import GANObjective
-from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms, penalty_weight
+from wgangp.penalties import penalty_weight
 
 
 class WGANGP(GANObjective):
@@ -45,10 +45,7 @@ class WGANGP(GANObjective):
         self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
     ) -> dict[str, Tensor]:
         d_real, d_fake = self.critic_scores(real, fake, labels)
-        eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
-        x_hat = interpolate(real, fake, eps)  # l.6
-        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
-        penalty = penalty_from_norms(norms, one_sided=self.one_sided)
+        penalty, norms = self.interpolate_penalty(real, fake, rng, labels, one_sided=self.one_sided)  # l.4-6
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         critic_loss = wasserstein_critic_loss(d_real, d_fake)
         return {
