@@ -132,6 +132,28 @@ class _Projection(nn.Module):
         return (self.embed(labels) * features).sum(dim=1)
 
 
+def _add_class_head(critic: nn.Module, name: str, head: nn.Module, num_classes: int, spectral_norm: bool) -> None:
+    """Give a critic built by its base class a class head (`name`: the projection or AC-GAN's classifier) on its
+    features; under spectral_norm the head is normalised too (the base class normalised the trunk)."""
+    critic.num_classes = int(num_classes)
+    setattr(critic, name, head)
+    if spectral_norm:
+        spectral_normalize(critic)  # leaves the trunk's already parametrised layers as they are
+
+
+def _projection_scores(critic: nn.Module, x: Tensor, labels: Tensor | None) -> Tensor:
+    """psi(phi(x)) + embed(y) . phi(x): (N, ...), (N,) -> (N,)."""
+    labels = _check_labels(labels, x.size(0), critic.num_classes, type(critic).__name__)
+    h = critic.features(x)
+    return critic.head(h) + critic.projection(h, labels)
+
+
+def _scores_and_logits(critic: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """(scores (N,), class logits (N, num_classes)) from one trunk pass."""
+    h = critic.features(x)
+    return critic.head(h), critic.classifier(h)
+
+
 class DCGANProjectionCritic(DCGANCritic):
     """D(x, y) = psi(phi(x)) + embed(y) . phi(x) on the DCGAN trunk: (x (N, C, H, W), y (N,)) -> (N,)."""
 
@@ -140,15 +162,11 @@ class DCGANProjectionCritic(DCGANCritic):
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int, **kwargs) -> None:
         super().__init__(data_shape, **kwargs)
-        self.num_classes = int(num_classes)
-        self.projection = _Projection(self.num_classes, self.feature_dim)
-        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
-            spectral_normalize(self)
+        projection = _Projection(int(num_classes), self.feature_dim)
+        _add_class_head(self, "projection", projection, num_classes, kwargs.get("spectral_norm", False))
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        labels = _check_labels(labels, x.size(0), self.num_classes, type(self).__name__)
-        h = self.features(x)
-        return self.head(h) + self.projection(h, labels)
+        return _projection_scores(self, x, labels)
 
 
 class ResNetProjectionCritic(ResNetCritic):
@@ -159,15 +177,11 @@ class ResNetProjectionCritic(ResNetCritic):
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int, **kwargs) -> None:
         super().__init__(data_shape, **kwargs)
-        self.num_classes = int(num_classes)
-        self.projection = _Projection(self.num_classes, self.feature_dim)
-        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
-            spectral_normalize(self)
+        projection = _Projection(int(num_classes), self.feature_dim)
+        _add_class_head(self, "projection", projection, num_classes, kwargs.get("spectral_norm", False))
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        labels = _check_labels(labels, x.size(0), self.num_classes, type(self).__name__)
-        h = self.features(x)
-        return self.head(h) + self.projection(h, labels)
+        return _projection_scores(self, x, labels)
 
 
 class DCGANACGANCritic(DCGANCritic):
@@ -179,15 +193,12 @@ class DCGANACGANCritic(DCGANCritic):
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int, **kwargs) -> None:
         super().__init__(data_shape, **kwargs)
-        self.num_classes = int(num_classes)
-        self.classifier = nn.Linear(self.feature_dim, self.num_classes)  # (N, F) -> (N, num_classes)
-        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
-            spectral_normalize(self)
+        classifier = nn.Linear(self.feature_dim, int(num_classes))  # (N, F) -> (N, num_classes)
+        _add_class_head(self, "classifier", classifier, num_classes, kwargs.get("spectral_norm", False))
 
     def scores_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(scores (N,), class logits (N, num_classes))."""
-        h = self.features(x)
-        return self.head(h), self.classifier(h)
+        return _scores_and_logits(self, x)
 
 
 class ResNetACGANCritic(ResNetCritic):
@@ -199,15 +210,12 @@ class ResNetACGANCritic(ResNetCritic):
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int, **kwargs) -> None:
         super().__init__(data_shape, **kwargs)
-        self.num_classes = int(num_classes)
-        self.classifier = nn.Linear(self.feature_dim, self.num_classes)  # (N, F) -> (N, num_classes)
-        if kwargs.get("spectral_norm"):  # the head too (the trunk was normalised by the base class)
-            spectral_normalize(self)
+        classifier = nn.Linear(self.feature_dim, int(num_classes))  # (N, F) -> (N, num_classes)
+        _add_class_head(self, "classifier", classifier, num_classes, kwargs.get("spectral_norm", False))
 
     def scores_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(scores (N,), class logits (N, num_classes))."""
-        h = self.features(x)
-        return self.head(h), self.classifier(h)
+        return _scores_and_logits(self, x)
 
 
 def needs_labels(target: type | nn.Module) -> bool:
