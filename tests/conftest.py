@@ -39,6 +39,18 @@ def conf_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
+def unconditional_objectives() -> list[str]:
+    """The objective options that train any generator/critic pair on unlabelled data: not those that
+    need labels (AC-GAN) or carry latent codes in z (InfoGAN), whose own tests build their nets."""
+    from hydra.utils import get_class
+
+    def plain(name: str) -> bool:
+        cls = get_class(compose_config("unused", [f"objective={name}"]).objective._target_)
+        return not (getattr(cls, "needs_labels", False) or getattr(cls, "uses_latent_codes", False))
+
+    return [name for name in conf_options("objective") if plain(name)]
+
+
 @pytest.fixture
 def tiny_config(tmp_path):
     """compose(*overrides, run_dir=None) -> DictConfig on TINY settings, run directory under tmp_path."""

@@ -159,6 +159,12 @@ def test_acgan_terms_match_the_released_formulas_on_tiny_tensors():
     torch.testing.assert_close(g["acgan_generator_ce"], g_ce)
 
 
+@pytest.mark.parametrize("update", ["simultaneous", "extragradient", "optimistic"])
+def test_a_conditional_objective_refuses_the_joint_update_rules_naming_alternating(update):
+    with pytest.raises(ValueError, match="objective.update=alternating"):
+        WGANGPACGAN(**_acgan_parts(), update=update)
+
+
 def test_acgan_penalty_sees_the_wgan_score_only():
     obj = WGANGPACGAN(**_acgan_parts())
     real, fake, labels = torch.randn(4, 2), torch.randn(4, 2), torch.tensor([0, 1, 2, 0])

@@ -44,7 +44,7 @@ class ConstantGenerator(nn.Module):
 
 
 def test_w_estimates_are_the_critic_means_on_each_split_minus_the_fakes(tmp_path):
-    objective = SimpleNamespace(seed=0, latent_dim=4)
+    objective = SimpleNamespace(seed=0, latent_dim=4, generator=ConstantGenerator())  # what setup reads
     evaluator = CriticValidation(str(tmp_path), every_n_iters=7, num_samples=10, batch_size=4)
     evaluator.setup(TwoLevelData(), objective)
     metrics = evaluator.evaluate(ConstantGenerator(), SumCritic())

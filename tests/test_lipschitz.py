@@ -63,7 +63,15 @@ def test_every_critic_divides_every_weight_layer_by_its_power_iteration_sigma(na
         sigma = sn._u @ sn._reshape_weight_to_matrix(raw) @ sn._v
         torch.testing.assert_close(m.weight, raw / sigma)
     x = torch.randn(3, *shape).softmax(1) if len(shape) == 2 and shape[0] == 5 else torch.randn(3, *shape)
-    (gradient_penalty(critic.train(), x, torch.randn_like(x)) + critic(x).sum()).backward()  # double backward
+    if getattr(critic, "takes_labels", False):  # D(., y) at fixed labels, as GANObjective.critic_given
+        labels = torch.arange(3) % critic.num_classes
+        critic_of_x = lambda inputs: critic(inputs, labels)  # noqa: E731
+    elif hasattr(critic, "scores_and_logits"):  # AC-GAN: reach the classifier head too
+        critic_of_x = lambda inputs: sum(t.reshape(len(t), -1).sum(1) for t in critic.scores_and_logits(inputs))  # noqa: E731
+    else:
+        critic_of_x = critic
+    critic.train()
+    (gradient_penalty(critic_of_x, x, torch.randn_like(x)) + critic_of_x(x).sum()).backward()  # double backward
     assert all(m.parametrizations.weight.original.grad is not None for m in layers)
 
 

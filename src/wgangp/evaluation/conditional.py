@@ -119,8 +119,10 @@ class ClassConditional(Evaluator):
         metrics["val/fid_all"] = frechet_distance(gaussian_fit(out["pool"]), real["all"])
         return metrics
 
-    def describe(self) -> dict[str, Any]:
-        return {"num_per_class": self.num_per_class, "num_real": self.num_real}
+    def describe(self) -> dict[str, Any]:  # prefixed: src/eval.py's JSON holds every evaluator's settings
+        if self.extractor is None:
+            return {}
+        return {"cond_num_per_class": self.num_per_class, "cond_num_real": self.num_real}
 
 
 class InfoCodes(Evaluator):
@@ -169,5 +171,5 @@ class InfoCodes(Evaluator):
                 metrics["val/info_code_purity"] = code_purity(cats[0], predicted, values, self._num_classes)
         return metrics
 
-    def describe(self) -> dict[str, Any]:
-        return {"num_samples": self.num_samples}
+    def describe(self) -> dict[str, Any]:  # prefixed: the quality evaluator's num_samples sits beside it
+        return {} if self.codes is None else {"info_num_samples": self.num_samples}
