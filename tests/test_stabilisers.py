@@ -14,6 +14,7 @@ from wgangp.losses import feature_matching_loss
 from wgangp.nets.dcgan import DCGANCritic
 from wgangp.nets.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
+from wgangp.nets.resnet import ResNetCritic
 from wgangp.objectives.gan import StandardGAN
 from wgangp.rng import step_generator
 from wgangp.train import train
@@ -74,6 +75,52 @@ def test_feature_matching_trains_every_discriminator_objective_and_is_refused_fo
         terms = obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
         assert terms["generator_loss"] >= 0 and torch.isfinite(terms["generator_loss"]), name
         assert any(not torch.equal(p, p0) for p, p0 in zip(generator.parameters(), before, strict=True)), name
+
+
+def test_feature_matching_reads_the_chosen_layer_counted_from_the_input_or_the_last():
+    torch.manual_seed(0)
+    critic = MLPCritic((2,), width=3, hidden_layers=2)  # net: Linear, ReLU, Linear, ReLU, Linear
+    real, fake = torch.randn(4, 2), torch.randn(4, 2)
+    first = critic.net[:2]  # the first hidden layer's output
+    torch.testing.assert_close(critic.features(real, 1), first(real))
+    torch.testing.assert_close(critic.features(real, -1), critic.features(real))
+    torch.testing.assert_close(critic.features(real, 2), critic.net[:4](real))
+    obj = StandardGAN(
+        generator=Identity(), critic=critic, optimizer=torch.optim.Adam, generator_loss="feature_matching",
+        feature_layer=1,
+    )  # fmt: skip
+    expected = feature_matching_loss(first(real), first(fake))
+    torch.testing.assert_close(obj.generator_step_terms(real, fake)["generator_loss"], expected)
+    dcgan = DCGANCritic((1, 28, 28), base_filters=4, norm="layer", depth=8)
+    convs = [m for m in dcgan.net if isinstance(m, nn.Conv2d)]
+    assert len(dcgan.feature_boundaries) == len(convs)  # one layer per conv, after its nonlinearity
+    assert dcgan.features(torch.randn(2, 1, 28, 28), 1).shape == (2, 4 * 14 * 14)
+    assert dcgan.features(torch.randn(2, 1, 28, 28), -1).shape == (2, dcgan.feature_dim)
+
+
+@pytest.mark.parametrize(
+    "critic, generator_loss, layer, match",
+    [
+        (MLPCritic((2,), width=3, hidden_layers=2), "feature_matching", 3, r"1\.\.2 \(from the input\)"),
+        (MLPCritic((2,), width=3, hidden_layers=2), "feature_matching", -3, "out of range for MLPCritic"),
+        (MLPCritic((2,), width=3), "default", 1, "generator_loss=feature_matching"),
+        (ResNetCritic((3, 32, 32), channels=8), "feature_matching", 1, "offers its last features only"),
+    ],
+)
+def test_a_feature_layer_out_of_range_or_without_feature_matching_is_refused(critic, generator_loss, layer, match):
+    with pytest.raises(ValueError, match=match):
+        StandardGAN(
+            generator=Identity(), critic=critic, optimizer=torch.optim.Adam, generator_loss=generator_loss,
+            feature_layer=layer,
+        )  # fmt: skip
+
+
+def test_a_feature_layer_on_the_command_line_trains_and_a_bad_one_exits_before_training(tiny_config, tmp_path):
+    fm = ["objective=dcgan", "objective.generator_loss=feature_matching"]
+    assert 0 < train(tiny_config(*fm, "objective.feature_layer=1", run_dir=tmp_path / "a"))["val/w1"] < 10
+    with pytest.raises(UserInputError, match="out of range"):
+        train(tiny_config(*fm, "objective.feature_layer=9", run_dir=tmp_path / "b"))
+    assert not (tmp_path / "b/checkpoints").exists()
 
 
 def test_feature_matching_needs_a_critic_with_features():

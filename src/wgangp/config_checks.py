@@ -158,6 +158,9 @@ TRAIN_RULES: dict[str, Rule] = {
     "objective.clip_value": number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing"),
     "objective.update": Rule("choice", choices=("alternating", "simultaneous", "extragradient", "optimistic")),
     "objective.generator_loss": Rule("choice", choices=("default", "feature_matching")),
+    "objective.feature_layer": Rule(
+        "int", nullable=True, note="the critic layer feature matching reads; null: the last"
+    ),
     "objective.acgan_scale*": NON_NEGATIVE,
     "objective.info_weight": NON_NEGATIVE,
     "objective.categorical_codes": Rule("numbers", lo=2, note="values of each categorical code, integers"),

@@ -32,6 +32,7 @@ from wgangp.nets.layers import (
     norm2d,
     penalty_safe_norm,
     spectral_normalize,
+    trunk_features,
 )
 from wgangp.nets.minibatch import check_minibatch, minibatch_layer
 
@@ -166,16 +167,19 @@ class DCGANCritic(nn.Module):
 
         widths = [base_filters * 2**i for i in range(stages)]
         layers: list[nn.Module] = []
+        self.feature_boundaries: list[int] = []  # after each conv's nonlinearity (feature matching's layers)
         cin = channels
         for i, n_extra in enumerate(extra_layers(depth, stages)[::-1]):  # the critic visits 4x4 last
             layers.append(nn.Conv2d(cin, widths[i] * k, 5, stride=2, padding=2))  # H -> ceil(H / 2)
             if i > 0:  # DCGAN: no norm after the first conv, which sees the image
                 layers.append(norm2d(self.norm, widths[i] * k))
             layers.append(make_nonlinearity(nonlinearity))
+            self.feature_boundaries.append(len(layers))
             for _ in range(n_extra):
                 layers += [nn.Conv2d(widths[i], widths[i] * k, 3, padding=1), *act(widths[i])]
+                self.feature_boundaries.append(len(layers))
             cin = widths[i]
-        self._features_end = len(layers)  # the (N, widths[-1], 4, 4) features end here
+        # the last boundary: the (N, widths[-1], 4, 4) features, before any minibatch layer
         if minibatch == "stddev":
             layer, extra = minibatch_layer(minibatch, cin, minibatch_kernels, minibatch_kernel_dim)
             layers += [layer, nn.Flatten(), nn.Linear((widths[-1] + extra) * 16, 1)]
@@ -191,10 +195,11 @@ class DCGANCritic(nn.Module):
         if spectral_norm:  # after the initialisation, which writes the raw weights
             spectral_normalize(self)
 
-    def features(self, x: Tensor) -> Tensor:
+    def features(self, x: Tensor, layer: int | None = None) -> Tensor:
         """(N, C, H, W) -> (N, feature_dim = widths[-1] * 16): the last conv block's output, flattened, per sample
-        (feature matching's features, and the trunk that conditional and InfoGAN heads read)."""
-        return self.net[: self._features_end](x).flatten(1)
+        (feature matching's features, and the trunk that conditional and InfoGAN heads read); `layer` k: the
+        k-th conv layer's output after its nonlinearity, flattened."""
+        return trunk_features(self.net, self.feature_boundaries, x, layer, type(self).__name__)
 
     def head(self, features: Tensor) -> Tensor:
         """The score head on `features` (N, feature_dim) -> (N,) (the heads of wgangp.nets.conditional and

@@ -150,6 +150,27 @@ def has_spectral_norm(module: nn.Module) -> bool:
     )
 
 
+def trunk_features(net: nn.Sequential, boundaries: list[int], x: Tensor, layer: int | None, name: str) -> Tensor:
+    """A critic trunk's output after its `layer`-th nonlinearity, flattened per sample: (N, ...) -> (N, F).
+
+    `boundaries`: the index in `net` just after each trunk nonlinearity, input side first; `layer` counts
+    them from 1 (negative: from the last, -1 being the last); None: the last, the features the heads read.
+    Feature matching's choice of layer (Salimans et al. 2016 match an intermediate layer).
+    """
+    check_feature_layer(layer, len(boundaries), name)
+    end = boundaries[-1] if layer is None else boundaries[layer - 1 if layer > 0 else layer]
+    return net[:end](x).flatten(1)
+
+
+def check_feature_layer(layer: int | None, n: int, name: str) -> None:
+    """ValueError unless `layer` is None or indexes one of a trunk's `n` layers (1..n, or -n..-1)."""
+    if layer is not None and not (1 <= layer <= n or -n <= layer <= -1):
+        raise ValueError(
+            f"objective.feature_layer={layer} is out of range for {name}: its trunk has {n} layers, so use "
+            f"1..{n} (from the input) or -{n}..-1 (from the last), or null for the last"
+        )
+
+
 def image_shape(data_shape: tuple[int, ...], sizes: tuple[int, ...], net: str) -> tuple[int, int]:
     """(channels, size) of a square (C, H, W) data_shape whose size is one of `sizes`, else ValueError."""
     shape = tuple(int(s) for s in data_shape)

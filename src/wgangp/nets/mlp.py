@@ -9,7 +9,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from wgangp.nets.layers import spectral_normalize
+from wgangp.nets.layers import spectral_normalize, trunk_features
 from wgangp.nets.minibatch import check_minibatch, minibatch_layer
 from wgangp.nets.units import ReLU
 
@@ -85,18 +85,17 @@ class MLPCritic(nn.Module):
             head = self.net[-1]  # Linear(F, 1)
             layer, extra = minibatch_layer(minibatch, head.in_features, minibatch_kernels, minibatch_kernel_dim)
             self.net = nn.Sequential(*self.net[:-1], layer, nn.Linear(head.in_features + extra, 1))
-            self._features_end = len(self.net) - 2
-        else:
-            self._features_end = len(self.net) - 1
+        # after each hidden (Linear, ReLU); no hidden layer: the flattened input is the one "layer"
+        self.feature_boundaries = [2 * (i + 1) for i in range(hidden_layers)] or [0]
         self.feature_dim = int(width) if hidden_layers else math.prod(self.data_shape)
         self.minibatch = minibatch
         if spectral_norm:  # after the head is final, so the minibatch head's Linear is normalised too
             spectral_normalize(self)
 
-    def features(self, x: Tensor) -> Tensor:
-        """(N, *data_shape) -> (N, feature_dim): the last hidden layer's output, per sample (feature matching's
-        features, and the trunk InfoGAN's Q reads)."""
-        return self.net[: self._features_end](x.flatten(1))
+    def features(self, x: Tensor, layer: int | None = None) -> Tensor:
+        """(N, *data_shape) -> (N, F): the last hidden layer's output (F = feature_dim), per sample (feature
+        matching's features, and the trunk InfoGAN's Q reads); `layer` k: the k-th hidden layer's output."""
+        return trunk_features(self.net, self.feature_boundaries, x.flatten(1), layer, type(self).__name__)
 
     def head(self, features: Tensor) -> Tensor:
         """The score head: (N, feature_dim) -> (N,); without a minibatch layer, head(features(x)) == forward(x)."""

@@ -166,8 +166,11 @@ class ResNetCritic(nn.Module):
         if spectral_norm:
             spectral_normalize(self)
 
-    def features(self, x: Tensor) -> Tensor:
-        """The trunk: images -> pooled features (N, channels) (the AC-GAN, projection and InfoGAN heads read it)."""
+    def features(self, x: Tensor, layer: int | None = None) -> Tensor:
+        """The trunk: images -> pooled features (N, channels) (the AC-GAN, projection and InfoGAN heads read it).
+        Only these (layer None): feature matching cannot pick a residual block's output."""
+        if layer is not None:  # GANObjective refuses this before training
+            raise ValueError(f"{type(self).__name__} offers its pooled features only (layer=None), not layer {layer}")
         return self.relu(self.blocks(x)).mean(dim=(2, 3))  # (N, channels, 8, 8) -> (N, channels)
 
     def head(self, features: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
 from wgangp.losses import feature_matching_loss
+from wgangp.nets.layers import check_feature_layer
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.objectives.updates import check_update_supported, joint_train_iteration
 from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
@@ -118,6 +119,8 @@ class GANObjective(L.LightningModule):
         generator_loss: default (the objective's own) | feature_matching (Salimans et al. 2016: the squared
             distance between the mean critic features of a real and a generated batch; the critic's
             `features`, its penultimate layer), for objectives whose critic is a classifier.
+        feature_layer: which critic layer feature matching reads: k counts the trunk's layers from the input
+            (1-based; negative from the last), None the last (the penultimate layer); toy_mlp, mlp and dcgan.
 
     The ranges of these and of every subclass's fields are checked in one place, on the composed
     config, before anything is built (wgangp.config_checks).
@@ -145,6 +148,7 @@ class GANObjective(L.LightningModule):
         generator_ema_start: int = 0,
         update: str = "alternating",
         generator_loss: str = "default",
+        feature_layer: int | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -163,8 +167,14 @@ class GANObjective(L.LightningModule):
         self.ema_generator = None if generator_ema is None else averaged_generator(generator, float(generator_ema))
         self.update = update
         self.generator_loss = generator_loss
+        self.feature_layer = None if feature_layer is None else int(feature_layer)
         if generator_loss == "feature_matching":
             self._check_feature_matching()
+        elif self.feature_layer is not None:
+            raise ValueError(
+                f"objective.feature_layer={feature_layer} is read by feature matching only: add "
+                "objective.generator_loss=feature_matching, or drop objective.feature_layer"
+            )
         # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
@@ -261,6 +271,13 @@ class GANObjective(L.LightningModule):
                 f"objective.generator_loss=feature_matching needs a critic with features() (its penultimate "
                 f"layer); {type(self.critic).__name__} has none. Use model=toy_mlp, mlp or dcgan."
             )
+        if self.feature_layer is not None:  # fails here, before training, with the critic's range
+            if not hasattr(self.critic, "feature_boundaries"):
+                raise ValueError(
+                    f"objective.feature_layer={self.feature_layer}: {type(self.critic).__name__} offers its last "
+                    "features only; use objective.feature_layer=null, or model=toy_mlp, mlp or dcgan"
+                )
+            check_feature_layer(self.feature_layer, len(self.critic.feature_boundaries), type(self.critic).__name__)
 
     def generator_step_terms(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
         """Loss terms of the generator step from latents z (and fake labels; the caller freezes the critic):
@@ -268,8 +285,9 @@ class GANObjective(L.LightningModule):
         (the notes' formula; `real` is a real batch, used by feature matching only)."""
         if self.generator_loss == "feature_matching":
             with torch.no_grad():
-                real_features = self.critic.features(real)  # (m, F)
-            loss = feature_matching_loss(real_features, self.critic.features(self.generate(z, labels)))
+                real_features = self.critic.features(real, self.feature_layer)  # (m, F)
+            fake_features = self.critic.features(self.generate(z, labels), self.feature_layer)
+            loss = feature_matching_loss(real_features, fake_features)
             return {"generator_loss": loss}
         return self.generator_loss_terms(z, labels)
 
