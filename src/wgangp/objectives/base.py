@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
 from wgangp.losses import feature_matching_loss
-from wgangp.nets.layers import check_feature_layer
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
+from wgangp.nets.layers import check_feature_layer
 from wgangp.objectives.updates import check_update_supported, joint_train_iteration
 from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
 from wgangp.rng import NOISE, step_generator
