@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO, run_cli
 from faults import assert_one_paragraph
 from wgangp.build import build
+from wgangp.errors import UserInputError
 from wgangp.memory import check_memory, estimate_iteration_memory, free_memory
 
 
@@ -62,6 +63,16 @@ L.Trainer(max_steps=2 * (objective.n_critic + 1), accelerator="cpu", precision="
 rise = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
 print(json.dumps({"rise": rise, "estimate": estimate.per_sample * batch}))
 """
+
+
+def test_a_huge_generator_batch_is_refused_naming_its_field(tiny_config):
+    import torch
+
+    _, objective = build(tiny_config("objective.generator_batch_size=100000000000"))
+    with pytest.raises(
+        UserInputError, match=r"objective.generator_batch_size=100000000000 needs about .* Lower objective"
+    ):
+        check_memory(objective, 256, torch.device("cpu"))
 
 
 @pytest.mark.slow

@@ -122,6 +122,17 @@ def test_every_objective_steps_both_players_under_each_joint_rule(tiny_config):
                 assert max(p.abs().max() for p in obj.critic.parameters()) <= obj.clip_value
 
 
+@pytest.mark.parametrize("update", JOINT)
+def test_the_joint_rules_draw_the_generator_batch_of_its_own_size(tiny_config, update):
+    cfg = tiny_config("objective=wgan_gp", f"objective.update={update}", "objective.generator_batch_size=16")
+    obj = tiny_objective(cfg)
+    sizes, step_terms = [], obj.generator_step_terms
+    obj.generator_step_terms = lambda real, z, labels=None: sizes.append(len(z)) or step_terms(real, z, labels)
+    opt_g, opt_d = obj.configure_optimizers()
+    obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
+    assert sizes and set(sizes) == {16}  # not the critic's 8
+
+
 @pytest.mark.parametrize(
     "update, objective, precision",
     [("simultaneous", "wgan_clip", "32-true"), ("extragradient", "gan_gp", "bf16-mixed")],

@@ -118,13 +118,20 @@ def check_memory(
     if os.environ.get(SKIP_ENV) == "1" or device.type not in ("cpu", "cuda"):
         return None
     estimate = estimate_iteration_memory(objective, batches_in_flight=max(1, 2 * num_workers), precision=precision)
-    need = estimate.at(batch_size)
+    # a larger generator batch (objective.generator_batch_size) is checked as if every step used it: an upper bound
+    generator_batch = int(getattr(objective, "generator_batch_size", None) or 0)
+    batch, name = (
+        (generator_batch, "objective.generator_batch_size")
+        if generator_batch > batch_size
+        else (batch_size, "data.batch_size")
+    )
+    need = estimate.at(batch)
     free, source = free_memory(device)
     if need > free:
         raise UserInputError(
-            f"a generator iteration at data.batch_size={batch_size} needs about {_gb(need)} of memory "
+            f"a generator iteration at {name}={batch} needs about {_gb(need)} of memory "
             f"({_gb(estimate.per_sample)} per sample, measured by a dry run at batch {PROBE_BATCHES[0]} and "
-            f"{PROBE_BATCHES[1]}), but only {_gb(free)} is free on {device.type} ({source}). Lower data.batch_size "
+            f"{PROBE_BATCHES[1]}), but only {_gb(free)} is free on {device.type} ({source}). Lower {name} "
             f"to at most {estimate.max_batch(0.8 * free)}, or free memory; {SKIP_ENV}=1 skips this check."
         )
     return estimate

@@ -176,7 +176,11 @@ def joint_train_iteration(objective, real: Tensor, opt_g, opt_d, rng: torch.Gene
             fake = objective.generator(z)
         for k, v in objective.critic_step(real[t], fake, opt_d, rng).items():
             sums[k] = sums.get(k, 0.0) + v.detach()
-    z_critic, z_generator = objective.sample_latent(m, rng), objective.sample_latent(m, rng)
+    # the generator's own batch where one is set (gan_cifar_resnet.py: GEN_BS_MULTIPLE), as Alg. 1's loop
+    z_critic, z_generator = (
+        objective.sample_latent(m, rng),
+        objective.sample_latent(objective.generator_batch_size or m, rng),
+    )
     players = [Player(opt_d, objective.after_critic_step), Player(opt_g)]
     start = rng.get_state()
     evaluated: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
