@@ -3,7 +3,8 @@
     .venv/bin/python scripts/fig3_plot.py logs/sweeps/fig3 [--out fig3.png]
 
 Reads <sweep dir>/<method>/metrics.csv of the four runs (those present), draws IS (and FID where logged)
-against iterations (left) and training wall-clock seconds (right), and prints a Markdown table.
+against iterations (left) and training wall-clock seconds (right), prints a Markdown table, and draws the
+runs' final samples side by side (<sweep dir>/fig3_samples.png, the same z for every method).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from wgangp.cli import entry_point
-from wgangp.experiments.image_figures import fig3_curves, fig3_table, save_fig3
+from wgangp.experiments.image_figures import fig3_curves, fig3_samples, fig3_table, save_fig3
 
 
 @entry_point
@@ -25,6 +26,9 @@ def main() -> None:
     path = save_fig3(curves, Path(args.out or Path(args.sweep_dir) / "fig3.png"))
     print(fig3_table(curves))
     print(f"wrote {path}")
+    grid = fig3_samples(Path(args.sweep_dir), Path(args.sweep_dir) / "fig3_samples.png")
+    if grid is not None:
+        print(f"wrote {grid}")
 
 
 if __name__ == "__main__":

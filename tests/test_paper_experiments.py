@@ -14,7 +14,14 @@ from PIL import Image
 from conftest import compose_config
 from test_image_data import cifar_root, lsun_root, mnist_root
 from test_sweep import job_config, sweep_jobs, sweep_loader
-from wgangp.experiments.image_figures import FIG3_METHODS, fig2_grid, fig3_curves, fig3_table, save_fig3
+from wgangp.experiments.image_figures import (
+    FIG3_METHODS,
+    fig2_grid,
+    fig3_curves,
+    fig3_samples,
+    fig3_table,
+    save_fig3,
+)
 from wgangp.train import train
 
 QUICK = ["debug=fast", "callbacks.progress.refresh_rate=0", "~evaluators.quality"]  # no Inception weights here
@@ -259,7 +266,7 @@ def test_fig3_plot_reads_each_methods_quality_rows_and_draws_both_panels(tmp_pat
     assert Image.open(path).size == (1100, 792)  # 2 x 2 panels (IS, FID; iterations, wall-clock) at 110 dpi
 
 
-def test_fig2_grid_has_a_row_per_architecture_and_a_column_per_method(tmp_path):
+def test_fig2_and_fig3_sample_grids_have_a_row_per_architecture_and_a_column_per_method(tmp_path):
     root, _, _ = mnist_root(tmp_path, folder="FashionMNIST")
     run = tmp_path / "run"
     train(
@@ -282,3 +289,10 @@ def test_fig2_grid_has_a_row_per_architecture_and_a_column_per_method(tmp_path):
         (sweep / model / method / "checkpoints/last.ckpt").write_bytes((run / "checkpoints/last.ckpt").read_bytes())
     path = fig2_grid(sweep, tmp_path / "fig2.png", samples_per_cell=4)
     assert Image.open(path).size == (4 * 264, 2 * 264)  # 4 methods x the 2 architectures run, 2.4 in at 110 dpi
+    fig3 = tmp_path / "fig3_sweep"
+    assert fig3_samples(fig3, tmp_path / "none.png") is None  # no run yet: nothing drawn
+    for method in ["wgan_clip", "dcgan"]:
+        (fig3 / method / "checkpoints").mkdir(parents=True)
+        (fig3 / method / "checkpoints/last.ckpt").write_bytes((run / "checkpoints/last.ckpt").read_bytes())
+    path = fig3_samples(fig3, tmp_path / "fig3_samples.png", samples_per_cell=4)
+    assert Image.open(path).size == (2 * 264, 264)  # Fig. 3's final samples: one row, the 2 methods run

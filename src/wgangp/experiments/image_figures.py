@@ -99,12 +99,52 @@ def fig3_table(curves: dict[str, dict[str, list[float]]]) -> str:
     return "\n".join(lines)
 
 
+def sample_grid(
+    cells: dict[tuple[str, str], Path], rows: dict[str, str], cols: dict[str, str], path: Path, samples: int, seed: int
+) -> Path:
+    """A mosaic of `samples` samples (a square number) per cell, rows x cols (keys -> titles), each cell sampled
+    from its checkpoint through wgangp.sample with the same z; cells without one are blank, marked "not run"."""
+    from wgangp.sampling import sample  # imported here: the Fig. 3 plot needs no torch model code
+
+    side = math.isqrt(samples)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.4 * len(cols), 2.4 * len(rows)), squeeze=False)
+    for i, row in enumerate(rows):
+        for j, col in enumerate(cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if (row, col) in cells:
+                images = sample(cells[(row, col)], side * side, seed=seed)  # (N, C, H, W) in [-1, 1]
+                n, c, h, w = images.shape
+                mosaic = images.view(side, side, c, h, w).permute(0, 3, 1, 4, 2).reshape(side * h, side * w, c)
+                mosaic = ((mosaic.clamp(-1, 1) + 1) / 2).float().numpy()
+                ax.imshow(mosaic.squeeze(-1) if c == 1 else mosaic, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+            else:
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            if i == 0:
+                ax.set_title(cols[col], fontsize=9)
+        axes[i, 0].set_ylabel(rows[row], fontsize=7)
+    return save_figure(fig, path)
+
+
+def fig3_samples(sweep_dir: Path, path: Path, samples_per_cell: int = 16, seed: int = 0) -> Path | None:
+    """Fig. 3's final samples: one row, a column per method found under sweep_dir/<method>/checkpoints/last.ckpt
+    (the same z in every cell); None when no run has a checkpoint."""
+    found = {
+        ("final", m): ckpt
+        for m in FIG3_METHODS
+        if (ckpt := Path(sweep_dir) / m / "checkpoints" / "last.ckpt").is_file()
+    }
+    if not found:
+        return None
+    methods = {m: t for m, t in FIG3_METHODS.items() if ("final", m) in found}
+    return sample_grid(found, {"final": "last checkpoint"}, methods, path, samples_per_cell, seed)
+
+
 def fig2_grid(sweep_dir: Path, path: Path, samples_per_cell: int = 16, seed: int = 0) -> Path:
     """Fig. 2: a square mosaic of `samples_per_cell` samples per (architecture, method) run found under
     sweep_dir/<model>/<method>/checkpoints/last.ckpt; rows architectures, columns methods; runs not found
     are blank cells marked "not run"."""
-    from wgangp.sampling import sample  # imported here: the Fig. 3 plot needs no torch model code
-
     sweep_dir = Path(sweep_dir)
     found = {
         (m, k): ckpt
@@ -117,24 +157,5 @@ def fig2_grid(sweep_dir: Path, path: Path, samples_per_cell: int = 16, seed: int
             f"no Fig. 2 checkpoint under {sweep_dir} (expected <model>/<method>/checkpoints/last.ckpt); run "
             "`make lsun-fig2` first, or pass its hydra.sweep.dir."
         )
-    models = [m for m in FIG2_MODELS if any((m, k) in found for k in FIG2_METHODS)]
-    side = math.isqrt(samples_per_cell)
-    rows, cols = len(models), len(FIG2_METHODS)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
-    for i, model in enumerate(models):
-        for j, method in enumerate(FIG2_METHODS):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if (model, method) in found:
-                images = sample(found[(model, method)], side * side, seed=seed)  # (N, C, H, W) in [-1, 1]
-                n, c, h, w = images.shape
-                mosaic = images.view(side, side, c, h, w).permute(0, 3, 1, 4, 2).reshape(side * h, side * w, c)
-                mosaic = ((mosaic.clamp(-1, 1) + 1) / 2).float().numpy()
-                ax.imshow(mosaic.squeeze(-1) if c == 1 else mosaic, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
-            else:
-                ax.text(0.5, 0.5, "not run", ha="center", va="center", fontsize=8, transform=ax.transAxes)
-            if i == 0:
-                ax.set_title(FIG2_METHODS[method], fontsize=9)
-        axes[i, 0].set_ylabel(FIG2_MODELS[model], fontsize=7)
-    return save_figure(fig, path)
+    models = {m: t for m, t in FIG2_MODELS.items() if any((m, k) in found for k in FIG2_METHODS)}
+    return sample_grid(found, models, FIG2_METHODS, path, samples_per_cell, seed)
