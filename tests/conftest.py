@@ -51,6 +51,16 @@ def unconditional_objectives() -> list[str]:
     return [name for name in conf_options("objective") if plain(name)]
 
 
+@pytest.fixture(autouse=True)
+def _no_wandb_run_left_open():
+    """A test that trains with logger=wandb leaves its run open in this process (a real run's process would
+    end); finish it, so a later test's WandbLogger starts its own run instead of reusing that one."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
 @pytest.fixture
 def tiny_config(tmp_path):
     """compose(*overrides, run_dir=None) -> DictConfig on TINY settings, run directory under tmp_path."""
