@@ -52,6 +52,27 @@ def test_conditional_training_resumes_exactly_with_its_label_streams(tmp_path):
     assert full["wgangp"]["run_config"]["num_classes"] == 10  # stored, so sampling rebuilds the generator
 
 
+RESNET_SMALL = ["model.generator.channels=8", "model.critic.channels=8"]
+
+
+@pytest.mark.parametrize(
+    "model, objective, small",
+    [
+        ("dcgan_acgan", "wgan_gp_acgan", []),
+        ("resnet_cond", "hinge", RESNET_SMALL),
+        ("resnet_acgan", "wgan_gp_acgan", RESNET_SMALL),
+    ],
+)  # dcgan_cond: the resume test above; resnet_acgan on CIFAR files: test_paper_experiments
+def test_every_conditional_model_trains_two_iterations_on_labelled_digits(tmp_path, model, objective, small):
+    # the ResNets have no base_filters: DIGITS' model sizes give way to `small`
+    base = [*(o for o in DIGITS if not o.startswith("model.")), "model.generator.latent_dim=16"] if small else DIGITS
+    cfg = compose_config(tmp_path, [*base, f"model={model}", f"objective={objective}", "generator_iters=2", *small])
+    train(cfg)
+    ckpt = load_checkpoint(tmp_path / "checkpoints/last.ckpt")
+    assert ckpt["wgangp"]["generator_iter"] == 2
+    assert ckpt["wgangp"]["run_config"]["num_classes"] == 10
+
+
 def test_fake_labels_are_uniform_draws_of_the_step_stream(tiny_config):
     objective = WGANGPACGAN(**_acgan_parts())
     a = objective.sample_labels(4000, step_generator(0, 7, NOISE))
