@@ -150,6 +150,20 @@ def test_a_critic_weight_decay_removed_on_resume_is_removed_from_the_optimizer(t
     assert [s["param_groups"][0]["weight_decay"] for s in resumed["optimizer_states"]] == [0.0, 0.0]
 
 
+def test_a_checkpoint_from_before_a_new_null_field_resumes_and_a_set_one_is_refused(
+    tiny_config, toy_checkpoint, tmp_path
+):
+    old = _load(toy_checkpoint)
+    del old["wgangp"]["run_config"]["objective"]["feature_layer"]  # a checkpoint written before the field existed
+    path = tmp_path / "older.ckpt"
+    torch.save(old, path)
+    train(tiny_config("generator_iters=3", f"ckpt_path={path}", run_dir=tmp_path / "resumed"))
+    assert _load(tmp_path / "resumed/checkpoints/last.ckpt")["wgangp"]["generator_iter"] == 3
+    fm = ["objective=dcgan", "objective.generator_loss=feature_matching", "objective.feature_layer=1"]
+    with pytest.raises(UserInputError, match=r"objective.feature_layer: \(absent\) \(checkpoint\) vs 1"):
+        train(tiny_config("generator_iters=3", *fm, f"ckpt_path={path}", run_dir=tmp_path / "set"))
+
+
 def test_a_checkpoint_of_the_earlier_step_counter_is_refused_naming_its_format(tiny_config, toy_checkpoint, tmp_path):
     old = _load(toy_checkpoint)
     del old["wgangp"]["format"]  # what checkpoints before format 2 look like

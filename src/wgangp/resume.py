@@ -138,7 +138,13 @@ def check_resume_compatible(
     current = OmegaConf.to_container(cfg, resolve=True)
     stored = dict(_flatten({k: v for k, v in run_config.items() if k not in DERIVED}))
     new = dict(_flatten(current))
-    differing = [k for k in sorted(stored.keys() | new.keys()) if stored.get(k, _ABSENT) != new.get(k, _ABSENT)]
+    # A field newer than the checkpoint, left at null here, is one the checkpoint's run trained without
+    # (new fields default to null or to what the code did before them, e.g. objective.feature_layer).
+    differing = [
+        k
+        for k in sorted(stored.keys() | new.keys())
+        if stored.get(k, _ABSENT) != new.get(k, _ABSENT) and not (k not in stored and new[k] is None)
+    ]
     refused = [k for k in differing if not _resumable(k)]
     if refused:
         listed = "; ".join(
