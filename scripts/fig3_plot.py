@@ -4,7 +4,7 @@
 
 Reads <sweep dir>/<method>/metrics.csv of the four runs (those present), draws IS (and FID where logged)
 against iterations (left) and training wall-clock seconds (right), prints a Markdown table, and draws the
-runs' final samples side by side (<sweep dir>/fig3_samples.png, the same z for every method).
+runs' final samples side by side (<sweep dir>/fig3_samples.png, the same seed for every method).
 """
 
 from __future__ import annotations

@@ -159,6 +159,11 @@ def test_a_checkpoint_from_before_a_new_null_field_resumes_and_a_set_one_is_refu
     torch.save(old, path)
     train(tiny_config("generator_iters=3", f"ckpt_path={path}", run_dir=tmp_path / "resumed"))
     assert _load(tmp_path / "resumed/checkpoints/last.ckpt")["wgangp"]["generator_iter"] == 3
+    other = _load(toy_checkpoint)
+    del other["wgangp"]["run_config"]["objective"]["generator_batch_size"]  # not a listed new field: compared
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(UserInputError, match=r"objective.generator_batch_size: \(absent\) \(checkpoint\) vs None"):
+        train(tiny_config("generator_iters=3", f"ckpt_path={tmp_path / 'other.ckpt'}", run_dir=tmp_path / "other"))
     fm = ["objective=dcgan", "objective.generator_loss=feature_matching", "objective.feature_layer=1"]
     with pytest.raises(UserInputError, match=r"objective.feature_layer: \(absent\) \(checkpoint\) vs 1"):
         train(tiny_config("generator_iters=3", *fm, f"ckpt_path={path}", run_dir=tmp_path / "set"))

@@ -115,6 +115,15 @@ def test_a_feature_layer_out_of_range_or_without_feature_matching_is_refused(cri
         )  # fmt: skip
 
 
+def test_a_feature_layer_on_a_wgan_says_to_drop_it(tiny_config):
+    from wgangp.objectives.wgan_gp import WGANGP
+
+    with pytest.raises(
+        ValueError, match="WGANGP does not train with feature matching, so drop objective.feature_layer"
+    ):
+        WGANGP(generator=Identity(), critic=MLPCritic((2,), width=3), optimizer=torch.optim.Adam, feature_layer=1)
+
+
 def test_a_feature_layer_on_the_command_line_trains_and_a_bad_one_exits_before_training(tiny_config, tmp_path):
     fm = ["objective=dcgan", "objective.generator_loss=feature_matching"]
     assert 0 < train(tiny_config(*fm, "objective.feature_layer=1", run_dir=tmp_path / "a"))["val/w1"] < 10

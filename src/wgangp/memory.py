@@ -132,6 +132,8 @@ def check_memory(
             f"a generator iteration at {name}={batch} needs about {_gb(need)} of memory "
             f"({_gb(estimate.per_sample)} per sample, measured by a dry run at batch {PROBE_BATCHES[0]} and "
             f"{PROBE_BATCHES[1]}), but only {_gb(free)} is free on {device.type} ({source}). Lower {name} "
-            f"to at most {estimate.max_batch(0.8 * free)}, or free memory; {SKIP_ENV}=1 skips this check."
+            f"to at most {estimate.max_batch(0.8 * free)}"
+            + (" (and data.batch_size to no more than it)" if name != "data.batch_size" else "")
+            + f", or free memory; {SKIP_ENV}=1 skips this check."
         )
     return estimate

@@ -104,6 +104,9 @@ def _resumable(key: str) -> bool:
 
 
 _ABSENT = object()  # a key one side has and the other has not
+# Fields added after checkpoint format 2, with the value that does what the code did before them: a checkpoint
+# written before a field existed resumes under that value (any other value is a different setup).
+ADDED_FIELDS = {"objective.feature_layer": None}
 
 
 def _show(value: Any) -> str:
@@ -138,12 +141,11 @@ def check_resume_compatible(
     current = OmegaConf.to_container(cfg, resolve=True)
     stored = dict(_flatten({k: v for k, v in run_config.items() if k not in DERIVED}))
     new = dict(_flatten(current))
-    # A field newer than the checkpoint, left at null here, is one the checkpoint's run trained without
-    # (new fields default to null or to what the code did before them, e.g. objective.feature_layer).
     differing = [
         k
         for k in sorted(stored.keys() | new.keys())
-        if stored.get(k, _ABSENT) != new.get(k, _ABSENT) and not (k not in stored and new[k] is None)
+        if stored.get(k, _ABSENT) != new.get(k, _ABSENT)
+        and not (k not in stored and k in ADDED_FIELDS and new[k] == ADDED_FIELDS[k])
     ]
     refused = [k for k in differing if not _resumable(k)]
     if refused:

@@ -103,8 +103,9 @@ def sample_grid(
     cells: dict[tuple[str, str], Path], rows: dict[str, str], cols: dict[str, str], path: Path, samples: int, seed: int
 ) -> Path:
     """A mosaic of `samples` samples (a square number) per cell, rows x cols (keys -> titles), each cell sampled
-    from its checkpoint through wgangp.sample with the same z; cells without one are blank, marked "not run"."""
-    from wgangp.sampling import sample  # imported here: the Fig. 3 plot needs no torch model code
+    from its checkpoint through wgangp.sample with the same seed (the same z where the latent sizes agree);
+    cells without one are blank, marked "not run"."""
+    from wgangp.sampling import sample  # imported here: the Fig. 3 curves need no torch model code
 
     side = math.isqrt(samples)
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.4 * len(cols), 2.4 * len(rows)), squeeze=False)
@@ -129,7 +130,7 @@ def sample_grid(
 
 def fig3_samples(sweep_dir: Path, path: Path, samples_per_cell: int = 16, seed: int = 0) -> Path | None:
     """Fig. 3's final samples: one row, a column per method found under sweep_dir/<method>/checkpoints/last.ckpt
-    (the same z in every cell); None when no run has a checkpoint."""
+    (the same seed in every cell); None when no run has a checkpoint."""
     found = {
         ("final", m): ckpt
         for m in FIG3_METHODS

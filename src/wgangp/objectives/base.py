@@ -171,10 +171,12 @@ class GANObjective(L.LightningModule):
         if generator_loss == "feature_matching":
             self._check_feature_matching()
         elif self.feature_layer is not None:
-            raise ValueError(
-                f"objective.feature_layer={feature_layer} is read by feature matching only: add "
-                "objective.generator_loss=feature_matching, or drop objective.feature_layer"
+            fix = (
+                "add objective.generator_loss=feature_matching, or drop objective.feature_layer"
+                if self.supports_feature_matching
+                else f"{type(self).__name__} does not train with feature matching, so drop objective.feature_layer"
             )
+            raise ValueError(f"objective.feature_layer={feature_layer} is read by feature matching only: {fix}")
         # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
