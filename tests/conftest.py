@@ -39,16 +39,22 @@ def conf_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
+def objective_class(name: str) -> type:
+    """The class `objective=name` builds (its composed `_target_`)."""
+    from hydra.utils import get_class
+
+    return get_class(compose_config("unused", [f"objective={name}"]).objective._target_)
+
+
 def unconditional_objectives() -> list[str]:
     """The objective options that train any generator/critic pair on unlabelled data: not those that
     need labels (AC-GAN) or carry latent codes in z (InfoGAN), whose own tests build their nets."""
-    from hydra.utils import get_class
+    from wgangp.nets.conditional import needs_labels
 
-    def plain(name: str) -> bool:
-        cls = get_class(compose_config("unused", [f"objective={name}"]).objective._target_)
-        return not (getattr(cls, "needs_labels", False) or getattr(cls, "uses_latent_codes", False))
+    def plain(cls: type) -> bool:
+        return not (needs_labels(cls) or getattr(cls, "uses_latent_codes", False))
 
-    return [name for name in conf_options("objective") if plain(name)]
+    return [name for name in conf_options("objective") if plain(objective_class(name))]
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import get_class, instantiate
 
-from conftest import TINY, compose_config, conf_options
+from conftest import TINY, compose_config, conf_options, objective_class
 from wgangp.nets.conditional import ConditionalDCGANGenerator, DCGANACGANCritic, needs_labels
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.rng import step_generator
@@ -46,10 +46,6 @@ LABELLED = [
     "evaluators.quality=null",
 ]
 WIDE_LATENT = ["model.generator.latent_dim=16"]
-
-
-def objective_class(name):
-    return get_class(compose_config("unused", [f"objective={name}"]).objective._target_)
 
 
 def setting(name):

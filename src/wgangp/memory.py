@@ -119,7 +119,7 @@ def check_memory(
         return None
     estimate = estimate_iteration_memory(objective, batches_in_flight=max(1, 2 * num_workers), precision=precision)
     # a larger generator batch (objective.generator_batch_size) is checked as if every step used it: an upper bound
-    generator_batch = int(getattr(objective, "generator_batch_size", None) or 0)
+    generator_batch = objective.generator_batch_size or 0
     batch, name = (
         (generator_batch, "objective.generator_batch_size")
         if generator_batch > batch_size
