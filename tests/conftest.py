@@ -104,6 +104,17 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def trust_targets(folder: Path, *targets: str) -> Path:
+    """A user config directory naming `targets` (a test's own classes), trusted as src/eval.py --config-dir trusts
+    one: checkpoints whose stored config names them may then be rebuilt (wgangp.config_tree). Returns the folder."""
+    from wgangp.config_tree import trust_config_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "targets.yaml").write_text("".join(f"- _target_: {t}\n" for t in targets))
+    trust_config_dir(folder)
+    return folder
+
+
 def set_up(datamodule):
     """prepare_data() and setup(), as wgangp.build.build and Lightning's fit call them; returns the module."""
     datamodule.prepare_data()

@@ -9,6 +9,7 @@ from torch import nn
 
 from conftest import TINY, compose_config
 from wgangp.build import build
+from wgangp.checkpoints import load_checkpoint
 from wgangp.cli_sample import main as sample_main
 from wgangp.errors import UserInputError
 from wgangp.evaluation.conditional import ClassConditional
@@ -20,7 +21,7 @@ from wgangp.objectives.acgan import WGANGPACGAN
 from wgangp.objectives.infogan import InfoGAN
 from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
-from wgangp.sampling import load_checkpoint, sample, traverse_codes
+from wgangp.sampling import sample, traverse_codes
 from wgangp.train import train
 
 # Tiny conditional runs on the bundled 8x8 digits at 28x28 (labelled, no download).

@@ -1,6 +1,6 @@
 """Checkpoint files that are not what they claim: refused in one paragraph (exit 2), nothing executed.
 
-Every load of a checkpoint uses weights_only=True (wgangp.sampling.load_checkpoint, and train's resume
+Every load of a checkpoint uses weights_only=True (wgangp.checkpoints.load_checkpoint, and train's resume
 through Lightning's fit), so a file whose unpickling would run code is refused before anything runs.
 """
 
@@ -11,8 +11,9 @@ import torch
 
 from conftest import TINY, run_cli
 from wgangp.build import compose_config
+from wgangp.checkpoints import load_checkpoint
 from wgangp.errors import UserInputError
-from wgangp.sampling import load_checkpoint, sample
+from wgangp.sampling import sample
 from wgangp.train import train
 
 

@@ -53,7 +53,7 @@ def test_a_full_disk_while_writing_samples_or_a_plot(toy_ckpt):
 
 
 def test_eval_without_or_with_a_missing_checkpoint(tmp_path):
-    assert_one_paragraph(run_cli("eval.py"), 2, "ckpt_path=null is not a checkpoint path")
+    assert_one_paragraph(run_cli("eval.py"), 2, "ckpt_path is not set", "ckpt_path=...")
     assert_one_paragraph(run_cli("eval.py", f"ckpt_path={tmp_path / 'no.ckpt'}"), 2, "no.ckpt does not exist")
 
 

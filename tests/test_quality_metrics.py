@@ -12,8 +12,9 @@ import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
-from conftest import run_cli
+from conftest import run_cli, trust_targets
 from wgangp.data.base import GANDataModule
+from wgangp.errors import MissingWeightsError
 from wgangp.metrics.features import INCEPTION_FILENAME, INCEPTION_URL, InceptionFeatures, default_inception_weights
 from wgangp.metrics.quality import QualityScores
 from wgangp.train import train
@@ -118,6 +119,9 @@ def gaussian_features(n, mean, variances, seed):
     chol = torch.linalg.cholesky(torch.cov(z.T))
     white = torch.linalg.solve_triangular(chol, z.T, upper=False).T  # sample covariance I
     return white * torch.as_tensor(variances, dtype=torch.float64).sqrt() + torch.as_tensor(mean, dtype=torch.float64)
+
+
+TINY_TARGETS = [f"{__name__}.{name}" for name in ("TinyImageData", "TinyGenerator", "TinyCritic", "TinyExtractor")]
 
 
 def image_config(tiny_config, tmp_path, *overrides, run_dir=None):
@@ -339,7 +343,7 @@ def test_scores_equal_torch_fidelity_calculate_metrics_with_the_same_inception(r
 
 # ---- the real Inception: never downloaded ----------------------------------------------------------------
 def test_missing_inception_weights_name_the_file_to_get(tmp_path):
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(MissingWeightsError) as err:
         InceptionFeatures(tmp_path / "missing.pth")
     assert INCEPTION_URL in str(err.value) and INCEPTION_FILENAME in str(err.value)
     assert "metrics.inception_weights=" in str(err.value)
@@ -452,6 +456,8 @@ def test_eval_scores_a_checkpoint_and_writes_json_next_to_it(tiny_config, tmp_pa
         "kid_subset_size=20",
         f"metrics.stats_dir={tmp_path / 'stats'}",
         f"metrics.extractor._target_={__name__}.TinyExtractor",
+        "--config-dir",  # the user's config directory: its classes may be rebuilt from the checkpoint
+        str(trust_targets(tmp_path / "user_conf", *TINY_TARGETS)),
         env={"PYTHONPATH": os.pathsep.join([tests_dir, os.environ.get("PYTHONPATH", "")])},
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -468,7 +474,7 @@ def test_eval_of_a_toy_run_reports_w1(tiny_config, tmp_path):
     out = run_cli("eval.py", f"ckpt_path={ckpt}", "w1_points=200", f"out={tmp_path / 'toy.json'}")
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "toy.json").read_text())
-    assert result["num_samples"] == 200 and 0 < result["w1"] < 10 and "w_estimate" in result
+    assert result["w1_points"] == 200 and 0 < result["w1"] < 10 and "w_estimate" in result
 
 
 def test_wall_clock_continues_across_a_resume(tiny_config, tmp_path):

@@ -107,8 +107,9 @@ def test_resume_continues_exactly_where_it_stopped(tiny_config, tmp_path):
 
 
 def test_ckpt_path_last_finds_the_newest_run_of_the_same_name(tiny_config, tmp_path):
-    train(tiny_config("generator_iters=2", run_dir=tmp_path / "runs/a"))
-    train(tiny_config("generator_iters=3", "ckpt_path=last", run_dir=tmp_path / "runs/b"))
-    ckpt = torch.load(tmp_path / "runs/b/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    runs = tmp_path / "logs/train/wgan_gp-toy_mlp-8gaussians"  # the default layout: a new folder per launch
+    train(tiny_config("generator_iters=2", f"paths.log_dir={tmp_path / 'logs'}", run_dir=runs / "a"))
+    train(tiny_config("generator_iters=3", "ckpt_path=last", f"paths.log_dir={tmp_path / 'logs'}", run_dir=runs / "b"))
+    ckpt = torch.load(runs / "b/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["wgangp"]["generator_iter"] == 3
-    assert [int(r["step"]) for r in read_metrics(tmp_path / "runs/b") if r["train/critic_loss"]] == [3]
+    assert [int(r["step"]) for r in read_metrics(runs / "b") if r["train/critic_loss"]] == [3]

@@ -14,6 +14,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from conftest import trust_targets
 from wgangp.errors import UserInputError
 from wgangp.nets.mlp import MLPGenerator
 from wgangp.rng import EVAL, step_generator
@@ -107,6 +108,7 @@ def test_the_generator_step_draws_generator_batch_size_latents(tiny_config, tmp_
     train(tiny_config(f"model.generator._target_={__name__}.RowCountingGenerator", run_dir=tmp_path / "m"))
     assert RowCountingGenerator.rows[-5:] == [4, 16, 16, 16, 16]
     # a checkpoint without a weight average cannot sample one
+    trust_targets(tmp_path / "user_conf", f"{__name__}.RowCountingGenerator")
     with pytest.raises(UserInputError, match="holds no weight average"):
         sample(run / "checkpoints/last.ckpt", 4, ema=True)
 
@@ -129,6 +131,7 @@ def ema_run(tmp_path_factory):
     from wgangp.build import compose_config
 
     run = tmp_path_factory.mktemp("ema") / "run"
+    trust_targets(run.parent / "user_conf", f"{__name__}.BatchNormGenerator")  # sampled and scored from its checkpoint
     overrides = [
         "generator_iters=3",
         "objective.generator_ema=0.5",

@@ -6,7 +6,6 @@ datamodule, objective = build(cfg)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,13 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from wgangp.config_tree import CONF_DIR
 from wgangp.errors import UserInputError
 from wgangp.nets.conditional import needs_labels
 from wgangp.nets.random_arch import app_b_weight_decay
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = REPO_ROOT / "conf"
-os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
 
 # App. B's weight decay, which depends on the sampled architecture (sweeps/random_archs.yaml).
 if not OmegaConf.has_resolver("wgangp.app_b_weight_decay"):

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -178,7 +180,9 @@ TRAIN_RULES: dict[str, Rule] = {
         f"{group}.*.{field}": rule
         for group in ("callbacks", "evaluators")
         for field, rule in {
-            "every_n_iters": INTERVAL,
+            "every_n_iters": INTERVAL
+            if group == "callbacks"
+            else count(0, note="in generator iterations; 0: at the end of training only; evaluators.NAME=null: off"),
             "last_every_n_iters": INTERVAL,
             "plot_every_n_iters": INTERVAL,
             "refresh_rate": count(0),
@@ -197,13 +201,13 @@ TRAIN_RULES: dict[str, Rule] = {
 # conf/eval.yaml
 EVAL_RULES: dict[str, Rule] = {
     "seed": SEED,
-    "num_samples": count(1),
+    "num_samples": count(1, nullable=True, note="null: each measure's protocol size"),
     "num_real": count(1),
     "batch_size": count(1),
     "splits": count(1),
     "kid_subsets": count(1),
     "kid_subset_size": count(1),
-    "w1_points": count(2),
+    "w1_points": count(2, nullable=True),
     "split": Rule("choice", choices=("train", "val")),
     "ema": EMA_CHOICE,
 }
@@ -214,7 +218,7 @@ SAMPLE_RULES: dict[str, Rule] = {
     "num_samples": count(1),
     "ema": EMA_CHOICE,
     "per_class": count(1, nullable=True, note="samples per class: one grid row per class"),
-    "labels": Rule("numbers", lo=0, nullable=True, note="one class label per sample"),
+    "labels": Rule("numbers", lo=0, nullable=True, note="one integer class label per sample"),
     "codes": count(0, nullable=True, note="InfoGAN: the continuous code varied along each row"),
     "columns": count(1),
     "span": POSITIVE,
@@ -223,9 +227,13 @@ SAMPLE_RULES: dict[str, Rule] = {
 _NOT_CHECKED = ("hydra", "paths")  # Hydra's own settings; paths are checked where they are opened
 
 
-def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, resolved value) of every leaf; lists are leaves; missing (???) values and
-    interpolations that do not resolve are skipped (they fail with their own message where used)."""
+_MISSING = object()  # the value of a mandatory field nobody set (??? in its YAML file)
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
+    """(dotted key, resolved value, whether the value is an interpolation) of every leaf; lists are leaves;
+    a missing (???) value is _MISSING; interpolations that do not resolve are skipped (they fail with their own
+    message where used)."""
     if not isinstance(node, DictConfig):
         return
     for key in node.keys():
@@ -233,6 +241,7 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         if not prefix and key in _NOT_CHECKED:
             continue
         if OmegaConf.is_missing(node, key):
+            yield path, _MISSING, False
             continue
         try:
             value = node[key]
@@ -241,7 +250,8 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         if isinstance(value, DictConfig):
             yield from _leaves(value, path + ".")
         else:
-            yield path, OmegaConf.to_object(value) if isinstance(value, ListConfig) else value
+            value = OmegaConf.to_object(value) if isinstance(value, ListConfig) else value
+            yield path, value, OmegaConf.is_interpolation(node, key)
 
 
 def _show(value: Any) -> str:
@@ -254,23 +264,116 @@ def _matches(path: str, pattern: str) -> bool:
 
 
 def value_problems(cfg: DictConfig, rules: dict[str, Rule]) -> list[str]:
-    """Every value of `cfg` its rule refuses, and every non-finite number, as sentences."""
-    problems = []
-    for path, value in _leaves(cfg):
+    """Every value of `cfg` its rule refuses, every non-finite number and every mandatory value left unset, as
+    sentences. A value copied by interpolation from a refused one (objective.lr_decay_iters: ${generator_iters})
+    is not reported a second time: the user set only the source."""
+    problems: list[tuple[str, Any, bool]] = []
+    for path, value, interpolated in _leaves(cfg):
+        if value is _MISSING:
+            problems.append(
+                (
+                    f"{path} is not set: it has no default and must be given on the command line ({path}=...).",
+                    None,
+                    False,
+                )
+            )
+            continue
         rule = next((r for pattern, r in rules.items() if _matches(path, pattern)), None)
         if rule is not None:
             if not rule.accepts(value):
-                problems.append(f"{path}={_show(value)} is invalid: it must be {rule.describe()}.")
+                problems.append(
+                    (f"{path}={_show(value)} is invalid: it must be {rule.describe()}.", value, interpolated)
+                )
             continue
         numbers = value if isinstance(value, list) else [value]
         if any(_is_number(v) and not math.isfinite(v) for v in numbers):
-            problems.append(f"{path}={_show(value)} is invalid: it must be finite.")
+            problems.append((f"{path}={_show(value)} is invalid: it must be finite.", value, interpolated))
+    sources = [value for _, value, interpolated in problems if not interpolated]
+    return [text for text, value, interpolated in problems if not (interpolated and value in sources)]
+
+
+# What the trainer is checked against before Lightning sees it (Lightning's own errors exit 1 with a traceback).
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+MAX_TIME = re.compile(r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$")  # DD:HH:MM:SS
+
+
+def trainer_problems(cfg: DictConfig) -> list[str]:
+    """The trainer settings this project supports end to end, as sentences naming what to use instead."""
+    trainer = cfg.get("trainer")
+    if not isinstance(trainer, DictConfig):
+        return []
+    problems = []
+    precision = trainer.get("precision", "auto")
+    accelerator = trainer.get("accelerator", "auto")
+    if str(precision) not in PRECISIONS:
+        problems.append(
+            f"trainer.precision={_show(precision)} is not supported: it must be one of {', '.join(PRECISIONS)} (the "
+            "evaluations and the penalty's fp32 norm are written for these; 64-true, 16-true and bf16-true would "
+            "fail or lose precision at the end of training)."
+        )
+    if accelerator not in ACCELERATORS:
+        problems.append(
+            f"trainer.accelerator={_show(accelerator)} is invalid: it must be one of {', '.join(ACCELERATORS)}."
+        )
+    cuda = torch.cuda.is_available()
+    if accelerator in ("gpu", "cuda") and not cuda:
+        problems.append(
+            f"trainer.accelerator={accelerator} asks for a GPU, but torch sees none on this machine (a CPU-only torch "
+            "build or no CUDA device): use trainer.accelerator=auto or cpu."
+        )
+    on_gpu = cuda and accelerator != "cpu"
+    if str(precision) == "16-mixed" and not on_gpu:
+        problems.append(
+            "trainer.precision=16-mixed needs a CUDA GPU (fp16 autocast with a loss scaler); on the CPU Lightning "
+            "would silently run bf16-mixed instead: use trainer.precision=bf16-mixed (or auto) on the CPU."
+        )
+    devices = trainer.get("devices", 1)
+    devices = OmegaConf.to_object(devices) if isinstance(devices, ListConfig) else devices
+    if not (
+        devices == "auto"
+        or (_is_number(devices) and float(devices).is_integer() and devices >= 1)
+        or (isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices))
+    ):
+        problems.append(
+            f"trainer.devices={_show(devices)} is invalid: it must be an integer >= 1, auto, or a list of device "
+            "indices such as [0,1]."
+        )
+    max_time = trainer.get("max_time")
+    if max_time is not None and not (isinstance(max_time, str) and MAX_TIME.match(max_time)):
+        problems.append(
+            f"trainer.max_time={_show(max_time)} is invalid: it must be DD:HH:MM:SS (e.g. 00:12:00:00 for twelve "
+            "hours) or null."
+        )
     return problems
 
 
-def config_problems(cfg: DictConfig) -> list[str]:
-    """Every invalid value in a composed training config, as sentences; empty when it is usable."""
-    return value_problems(cfg, TRAIN_RULES)
+def added_key_problems(overrides: list[str], conf_dir: Path) -> list[str]:
+    """`+key=value` (or `++key=value`) that adds a top-level key nothing reads: Hydra accepts it, the run ignores
+    it. Typically a misspelt field, after Hydra suggested the + form (`+generator_iter=3`)."""
+    problems = []
+    for override in overrides:
+        if not override.startswith("+") or "=" not in override:
+            continue
+        key = override.lstrip("+").split("=", 1)[0]
+        if "@" in key or "." in key or (conf_dir / key).is_dir():  # a config group, or a nested field
+            continue
+        problems.append(
+            f"{override} adds a top-level key `{key}` that nothing in the run reads, so it would be ignored (a "
+            "misspelt field?). See the fields with `python src/train.py --cfg job`, and set an existing one "
+            "without the +."
+        )
+    return problems
+
+
+def config_problems(cfg: DictConfig, overrides: list[str] | None = None) -> list[str]:
+    """Every invalid value in a composed training config, as sentences; empty when it is usable. `overrides`: the
+    command line's (Hydra's task overrides), None to read them from Hydra when it is set up."""
+    if overrides is None:
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    from wgangp.config_tree import CONF_DIR
+
+    return value_problems(cfg, TRAIN_RULES) + trainer_problems(cfg) + added_key_problems(overrides, CONF_DIR)
 
 
 def check_values(cfg: DictConfig, rules: dict[str, Rule], where: str) -> None:
@@ -282,7 +385,9 @@ def check_values(cfg: DictConfig, rules: dict[str, Rule], where: str) -> None:
 
 def check_config(cfg: DictConfig) -> None:
     """Raise UserInputError listing every problem of a composed training config."""
-    check_values(cfg, TRAIN_RULES, " or in the config file")
+    problems = config_problems(cfg)
+    if problems:
+        raise UserInputError(" ".join(problems) + " Fix the value(s) on the command line or in the config file.")
 
 
 def check_checkpoint_path(cfg: DictConfig) -> Path:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 
 class UserInputError(ValueError):
     """A bad config value, combination, path or file: the message names it and says how to fix it."""
+
+
+class MissingWeightsError(UserInputError):
+    """A feature extractor's weights file is not on disk (nothing is downloaded): the message says which file to
+    put where. Evaluations during training turn the metric off with a warning; src/eval.py stops (exit 2)."""
 
 
 class NonFiniteError(RuntimeError):
@@ -46,7 +52,9 @@ def writing(path, what: str) -> Iterator[None]:
             raise
         reason = err.strerror or type(err).__name__
         if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename:  # mkdir over a file
-            reason = f"{err.filename} is not a folder"
+            target = Path(err.filename)
+            blocker = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), target)
+            reason = f"{blocker} is not a folder"
         raise OutputWriteError(
             f"could not write the {what} {path} ({reason}); free disk space, or choose a writable location "
             f"(a folder that exists or can be created)."

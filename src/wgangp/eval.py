@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from wgangp.build import CONF_DIR, REPO_ROOT, build
+from wgangp.build import build
+from wgangp.checkpoints import check_weights, load_checkpoint
 from wgangp.cli import entry_point
 from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
-from wgangp.errors import UserInputError
+from wgangp.config_tree import CONF_DIR, trust_config_dir
+from wgangp.errors import OutputWriteError, UserInputError, writing
 from wgangp.evaluation.base import Evaluator
-from wgangp.sampling import eval_mode, load_checkpoint, use_ema
+from wgangp.files import atomic_write_text
+from wgangp.sampling import eval_mode, use_ema
 
-os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
 log = logging.getLogger("wgangp")
+# What num_samples=null means (conf/eval.yaml): the usual 50K generated images for IS/FID/KID, and 2000 points per
+# set for the exact W1 of 2-d data (an O(n^3) linear program).
+IMAGE_SAMPLES, W1_POINTS = 50_000, 2000
 
 
 def evaluator_configs(run_evaluators: dict, settings: dict) -> DictConfig:
@@ -49,6 +54,7 @@ def evaluate(cfg: DictConfig) -> dict:
     info = ckpt["wgangp"]
     run_config = info["run_config"]
     datamodule, objective = build(OmegaConf.create(run_config))  # the data module comes set up
+    check_weights(ckpt["state_dict"], objective.state_dict(), ckpt_path, "the run's")
     objective.load_state_dict(ckpt["state_dict"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     objective.to(device)
@@ -56,6 +62,9 @@ def evaluate(cfg: DictConfig) -> dict:
     with open_dict(cfg):
         cfg.data = run_config["data"]  # so `${data}` (metrics=classifier's extractor) means the run's data
     settings = OmegaConf.to_container(cfg.evaluators, resolve=True)  # resolved here, where `data` is the run's
+    # num_samples=null: each measure's own protocol size; a number given is used by every measure
+    settings["quality"]["num_samples"] = cfg.num_samples or IMAGE_SAMPLES
+    settings["w1"]["num_points"] = cfg.w1_points or cfg.num_samples or W1_POINTS
     configs = evaluator_configs(run_config.get("evaluators") or {}, settings)
     if not configs:
         raise UserInputError(
@@ -81,8 +90,13 @@ def evaluate(cfg: DictConfig) -> dict:
         log.info("%s: %s", name, metrics)
     result["seconds"] = time.perf_counter() - t0
     out = Path(cfg.out) if cfg.out else ckpt_path.with_suffix(".eval.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    try:
+        with writing(out, "evaluation result"):
+            atomic_write_text(out, text)
+    except OutputWriteError:
+        print(text)  # the scores took minutes to compute: keep them on stdout before the error exits (4)
+        raise
     log.info("wrote %s: %s", out, {k: v for k, v in result.items() if isinstance(v, float)})
     return result
 
@@ -92,4 +106,6 @@ def evaluate(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     check_values(cfg, EVAL_RULES, " (see conf/eval.yaml)")
     check_checkpoint_path(cfg)
+    # a config directory the user added (--config-dir, hydra.searchpath) names their own classes: trusted
+    trust_config_dir(*(s.path for s in HydraConfig.get().runtime.config_sources if s.schema == "file"))
     evaluate(cfg)

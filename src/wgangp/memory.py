@@ -20,10 +20,10 @@ import torch
 from torch import Tensor
 
 from wgangp.errors import UserInputError
+from wgangp.host import SKIP_ENV, format_bytes, host_free_memory
 from wgangp.objectives.base import frozen
 from wgangp.rng import NOISE, step_generator
 
-SKIP_ENV = "WGANGP_SKIP_MEMORY_CHECK"
 # Peak memory over saved-for-backward bytes: the backward pass's gradient buffers and the allocator's
 # freed-but-held pages: the ratio of the rise of ru_maxrss to the saved bytes over 2 iterations of the toy
 # WGAN-GP step at large batches (tests/test_faults_memory.py checks the estimate against a measured peak).
@@ -97,17 +97,7 @@ def free_memory(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return float(free), f"torch.cuda.mem_get_info on {device}"
-    with open("/proc/meminfo") as f:
-        fields = dict(line.split(":", 1) for line in f)
-    return float(fields["MemAvailable"].split()[0]) * 1024, "MemAvailable in /proc/meminfo"
-
-
-def _gb(x: float) -> str:
-    return next(
-        f"{x / scale:.3g} {unit}"
-        for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1, "bytes"))
-        if x >= scale or unit == "bytes"
-    )
+    return host_free_memory()
 
 
 def check_memory(
@@ -129,9 +119,9 @@ def check_memory(
     free, source = free_memory(device)
     if need > free:
         raise UserInputError(
-            f"a generator iteration at {name}={batch} needs about {_gb(need)} of memory "
-            f"({_gb(estimate.per_sample)} per sample, measured by a dry run at batch {PROBE_BATCHES[0]} and "
-            f"{PROBE_BATCHES[1]}), but only {_gb(free)} is free on {device.type} ({source}). Lower {name} "
+            f"a generator iteration at {name}={batch} needs about {format_bytes(need)} of memory "
+            f"({format_bytes(estimate.per_sample)} per sample, measured by a dry run at batch {PROBE_BATCHES[0]} and "
+            f"{PROBE_BATCHES[1]}), but only {format_bytes(free)} is free on {device.type} ({source}). Lower {name} "
             f"to at most {estimate.max_batch(0.8 * free)}"
             + (" (and data.batch_size to no more than it)" if name != "data.batch_size" else "")
             + f", or free memory; {SKIP_ENV}=1 skips this check."

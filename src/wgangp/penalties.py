@@ -14,16 +14,56 @@ from torch import Tensor
 Critic = Callable[[Tensor], Tensor]
 
 
+def _check_batch(x: Tensor, name: str, where: str) -> None:
+    """Refuse what no penalty can use: a non-tensor, integer or bool values (no gradient), no batch dimension,
+    an empty batch. Shape and dtype only: nothing here reads the values (no host sync on the training path)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{where}: {name} must be a torch.Tensor of shape (N, ...), got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{where}: {name} has dtype {x.dtype}, but a gradient needs floating-point tensors; pass "
+            f"{name}.float() (or the dtype the critic runs in)."
+        )
+    if x.dim() == 0:
+        raise ValueError(
+            f"{where}: {name} is a 0-d tensor, but it must be a batch of shape (N, ...) with one sample per row; "
+            f"use {name}.reshape(1) for a single scalar sample."
+        )
+    if x.size(0) == 0:
+        raise ValueError(
+            f"{where}: the batch is empty ({name} has shape {tuple(x.shape)}), so there is no mean to take; "
+            "pass at least one sample."
+        )
+
+
+def _check_scores(out: Tensor, n: int) -> None:
+    """A critic gives one score per sample: (N,) or (N, 1); anything else would be silently summed."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"the critic must return a tensor of scores of shape ({n},), got {type(out).__name__}.")
+    if tuple(out.shape) not in ((n,), (n, 1)):
+        raise ValueError(
+            f"the critic returned scores of shape {tuple(out.shape)} for a batch of {n} samples, but a critic must "
+            f"give one score per sample: shape ({n},) or ({n}, 1). Select the Wasserstein score (e.g. out[:, 0]) "
+            "or pass a critic that returns one."
+        )
+
+
 def interpolate(real: Tensor, fake: Tensor, eps: Tensor | None = None) -> Tensor:
     """Points on straight lines between paired real and fake samples (paper Sec. 4, Alg. 1 l.6).
 
     `eps` holds one weight per sample, shape (N,), drawn U[0, 1] when None; it is broadcast over
     every other dimension, so x_hat_i = eps_i * real_i + (1 - eps_i) * fake_i for any input shape.
     """
+    _check_batch(real, "real", "interpolate")
+    _check_batch(fake, "fake", "interpolate")
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     if eps is None:
         eps = torch.rand(real.size(0), device=real.device)
+    elif not isinstance(eps, Tensor):
+        eps = torch.as_tensor(eps, dtype=torch.float32, device=real.device)
+    if not eps.is_floating_point():
+        raise TypeError(f"eps must hold floating-point weights in [0, 1], got dtype {eps.dtype}.")
     if eps.shape != (real.size(0),):
         raise ValueError(f"eps must have shape ({real.size(0)},): one weight per sample, got {tuple(eps.shape)}")
     dtype = torch.promote_types(real.dtype, fake.dtype)  # under autocast G may return bf16 next to fp32 data
@@ -39,6 +79,7 @@ def input_gradient_norms(critic: Critic, x: Tensor, grad_scale: Tensor | float |
     ~0 and its own gradient is 0, not NaN: d||g||/dg = g/||g|| is undefined there. `grad_scale`: see
     `squared_gradient_norms` (fp16 training only).
     """
+    _check_batch(x, "x", "input_gradient_norms")
     x = x.detach().requires_grad_(True)
     sq = squared_gradient_norms(critic(x), x, grad_scale)
     return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()
@@ -57,6 +98,8 @@ def squared_gradient_norms(out: Tensor, x: Tensor, grad_scale: Tensor | float | 
     prescribe for gradient penalties. The result does not depend on S (up to fp16 overflow, which
     makes it inf and lets the scaler skip the step and lower S).
     """
+    _check_batch(x, "x", "squared_gradient_norms")
+    _check_scores(out, x.size(0))
     total = out.sum()
     if grad_scale is not None:
         total = total.float() * grad_scale
@@ -64,7 +107,7 @@ def squared_gradient_norms(out: Tensor, x: Tensor, grad_scale: Tensor | float | 
     grad = grad.float()  # (N, ...) fp32 from here on: the norm and its deviation from 1 need the precision
     if grad_scale is not None:
         grad = grad / grad_scale
-    return grad.flatten(1).pow(2).sum(1)
+    return grad.reshape(grad.size(0), -1).pow(2).sum(1)  # (N,) inputs: one element per sample, |dD/dx|^2
 
 
 def penalty_from_norms(norms: Tensor, one_sided: bool = False) -> Tensor:
@@ -107,11 +150,24 @@ def gradient_penalty(
 ) -> Tensor:
     """E[(||grad D(x_hat)||_2 - 1)^2] over real/fake interpolates (paper Eq. 3), not multiplied by lambda.
 
-    real, fake: (N, ...) of the same shape; eps: optional (N,) interpolation weights, U[0, 1] when None.
+    real, fake: (N, ...) floating-point tensors of the same shape, N >= 1 ((N,): one scalar per sample, whose
+    gradient norm is |dD/dx|); eps: optional (N,) interpolation weights in [0, 1], U[0, 1] when None. The
+    critic must give one score per sample, (N,) or (N, 1); anything else is a ValueError naming its shape.
     With one_sided=True it is E[max(0, ||grad|| - 1)^2] (App. C). The result keeps the graph, so
     `.backward()` reaches the critic's parameters through the double backward. `grad_scale`: the fp16
     loss scale (see `squared_gradient_norms`); None in fp32 and bf16.
     """
+    _check_batch(real, "real", "gradient_penalty")
+    _check_batch(fake, "fake", "gradient_penalty")
+    if eps is not None:  # the caller's weights (a host sync): the loop draws its own in [0, 1) and never comes here
+        if not isinstance(eps, Tensor):
+            eps = torch.as_tensor(eps, dtype=torch.float32, device=real.device)
+        if eps.is_floating_point() and not bool(((eps >= 0) & (eps <= 1)).all()):  # NaN fails too
+            raise ValueError(
+                f"eps must hold interpolation weights in [0, 1] (x_hat = eps * real + (1 - eps) * fake, Alg. 1 "
+                f"l.6); got values from {eps.min().item():g} to {eps.max().item():g}: weights outside [0, 1] "
+                "extrapolate beyond the segment between real and fake. Draw eps with torch.rand(N) or leave it None."
+            )
     x_hat = interpolate(real.detach(), fake.detach(), eps)  # Alg. 1 l.6
     return penalty_from_norms(input_gradient_norms(critic, x_hat, grad_scale), one_sided=one_sided)
 
@@ -119,5 +175,6 @@ def gradient_penalty(
 def r1_penalty(critic: Critic, real: Tensor, grad_scale: Tensor | float | None = None) -> Tensor:
     """E_real[||grad_x D(x)||_2^2]: the zero-centred R1 regulariser on real data only, not multiplied
     by gamma / 2. Keeps the graph for the double backward; `grad_scale` as in `squared_gradient_norms`."""
+    _check_batch(real, "real", "r1_penalty")
     x = real.detach().requires_grad_(True)
     return squared_gradient_norms(critic(x), x, grad_scale).mean()

@@ -10,7 +10,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from wgangp.errors import UserInputError
-from wgangp.objectives.base import CHECKPOINT_FORMAT
 
 log = logging.getLogger("wgangp")
 
@@ -66,9 +65,11 @@ RESUMABLE = (
 DERIVED = ("vocabulary", "num_classes")
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """`ckpt_path=last`: this run directory's last.ckpt if it has one, else the newest last.ckpt of
-    earlier runs with the same run name (sibling directories). Any other value is a path."""
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, runs_of_this_name: Path | None = None) -> str | None:
+    """`ckpt_path=last`: this run directory's last.ckpt if it has one; in the default layout, where each launch of
+    a run name gets a new timestamped folder under `runs_of_this_name` (logs/<task>/<run name>/), else the newest
+    last.ckpt of the earlier launches there. A run directory given explicitly (hydra.run.dir=...) is never
+    searched past: `last` is its own checkpoint or none. Any other value is a path."""
     if ckpt_path in (None, ""):
         return None
     if ckpt_path != "last":
@@ -81,6 +82,13 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     own = output_dir / "checkpoints" / "last.ckpt"
     if own.is_file():
         return str(own)
+    if runs_of_this_name is None or output_dir.resolve().parent != Path(runs_of_this_name).resolve():
+        raise UserInputError(
+            f"ckpt_path=last found no checkpoint in {output_dir}/checkpoints, the run directory given (an explicit "
+            "run directory resumes only its own run; it never adopts another folder's). Nothing was trained. To "
+            "start this run afresh, repeat the command without ckpt_path; to resume another run, pass its "
+            "checkpoint: ckpt_path=/path/to/run/checkpoints/last.ckpt."
+        )
     candidates = sorted(output_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise UserInputError(
@@ -112,19 +120,6 @@ ADDED_FIELDS = {"objective.feature_layer": None}
 def _show(value: Any) -> str:
     text = "(absent)" if value is _ABSENT else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_checkpoint_format(info: dict, ckpt_path: str) -> None:
-    """Refuse to resume a checkpoint of an older layout (objectives/base.py CHECKPOINT_FORMAT): before
-    format 2, Lightning's global_step counted every optimizer step, so the run would not continue exactly."""
-    found = int(info.get("format", 1))
-    if found != CHECKPOINT_FORMAT:
-        raise UserInputError(
-            f"ckpt_path={ckpt_path} has checkpoint format {found}, and this version of wgangp resumes only format "
-            f"{CHECKPOINT_FORMAT} (format 1 counted Lightning's global_step in optimizer steps of both players, "
-            "so its run cannot continue exactly). Its generator still samples (src/sample.py); "
-            "to train further, start a new run without ckpt_path."
-        )
 
 
 def check_resume_compatible(

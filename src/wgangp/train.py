@@ -17,19 +17,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from wgangp.build import CONF_DIR, build
+from wgangp.build import build
 from wgangp.callbacks.checkpoint import IterationCheckpoint
+from wgangp.checkpoints import check_format, check_weights, load_checkpoint
 from wgangp.cli import entry_point
 from wgangp.config_checks import check_config
+from wgangp.config_tree import CONF_DIR
 from wgangp.errors import NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.loggers import continue_loggers
 from wgangp.memory import check_memory
 from wgangp.precision import configure_numerics
-from wgangp.resume import check_checkpoint_format, check_resume_compatible, resolve_ckpt_path
-from wgangp.run_lock import run_directory_lock
-from wgangp.sampling import load_checkpoint
+from wgangp.resume import check_resume_compatible, resolve_ckpt_path
+from wgangp.run_lock import check_run_directory, run_directory_lock
 from wgangp.sweep.job import run_sweep_job
 
 log = logging.getLogger("wgangp")
@@ -56,11 +57,26 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
 def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
-    ckpt = load_checkpoint(ckpt_path) if ckpt_path else None  # weights_only; a bad file is a UserInputError
+    check_run_directory(output_dir, cfg.ckpt_path)  # a new run never writes over an earlier one's files
+    runs_of_this_name = Path(cfg.paths.log_dir) / cfg.task_name / cfg.run_name  # the default layout's parent
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir, runs_of_this_name)
+    # the classes this run's own config names are trusted: a resume builds from it, never from the stored one
+    ckpt = (
+        load_checkpoint(ckpt_path, OmegaConf.to_container(cfg)) if ckpt_path else None
+    )  # weights_only; a bad file is a UserInputError
     if ckpt is not None:
-        check_checkpoint_format(ckpt["wgangp"], ckpt_path)
+        check_format(ckpt["wgangp"], ckpt_path)
         check_resume_compatible(ckpt["wgangp"]["run_config"], cfg, ckpt_path, ckpt["wgangp"]["generator_iter"])
+    start = ckpt["wgangp"]["generator_iter"] if ckpt is not None else 0
+    if ckpt is not None and start == cfg.generator_iters:  # a finished run: not an error, but say so
+        log.warning(
+            "nothing to train: %s already holds generator iteration %d of generator_iters=%d, so nothing was trained "
+            "or written. Raise generator_iters to train further, or sample or evaluate the checkpoint as it is.",
+            ckpt_path,
+            start,
+            cfg.generator_iters,
+        )
+        return {}
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     try:
         datamodule, objective = build(cfg)
@@ -69,6 +85,8 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
         if cause is e:
             raise
         raise UserInputError(str(cause)) from e
+    if ckpt is not None:  # a wrong-shaped or non-finite tensor is refused here, not inside Lightning's restore
+        check_weights(ckpt["state_dict"], objective.state_dict(), ckpt_path, "the run's")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks.sort(key=lambda c: isinstance(c, IterationCheckpoint))  # last: an iteration's metrics precede its ckpt
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
@@ -105,6 +123,11 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
             record["generator_iter"] = objective.generator_iter
     if checkpointing is not None and checkpointing.interrupted is not None:
         raise TrainingInterrupted(checkpointing.interrupted, objective.generator_iter, str(checkpointing.last_path))
+    if objective.generator_iter == start:  # e.g. trainer.max_time=00:00:00:00
+        log.warning(
+            "nothing was trained: the run stopped before its first generator iteration (trainer.max_time=%s)",
+            cfg.trainer.get("max_time"),
+        )
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     log.info("finished at generator iteration %d; run directory %s", objective.generator_iter, output_dir)
     return metrics

@@ -34,12 +34,43 @@ def atomic_save_checkpoint(trainer: L.Trainer, path: Path) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        reason = e.strerror or e
+        resume_from = _resume_point(path.parent) or _resumed_from(trainer)
+        if resume_from is None:  # nothing for a resume to find: the run starts over
+            raise CheckpointWriteError(
+                e.errno,
+                f"could not write checkpoint {path} ({reason}); no earlier checkpoint of this run exists in "
+                f"{path.parent} (no last.ckpt, no iter_*.ckpt), so there is nothing to resume from. Free disk space "
+                f"under {path.parent} (or move the run with paths.log_dir=...) and restart the run from the "
+                f"beginning: the same command, without ckpt_path.",
+            ) from e
         kept = f"the previous {path.name} is intact" if path.exists() else f"no earlier {path.name} existed"
         raise CheckpointWriteError(
             e.errno,
-            f"could not write checkpoint {path} ({e.strerror or e}); {kept}. Free disk space under "
-            f"{path.parent} (or move the run with paths.log_dir=...) and resume with ckpt_path=last.",
+            f"could not write checkpoint {path} ({reason}); {kept}. Free disk space under "
+            f"{path.parent} (or move the run with paths.log_dir=...) and resume with ckpt_path={resume_from}.",
         ) from e
+
+
+def _resume_point(folder: Path) -> str | None:
+    """What ckpt_path can name to resume from `folder`: "last" when last.ckpt exists, else the newest kept
+    iter_*.ckpt (ckpt_path=last finds only last.ckpt); None when it holds no checkpoint."""
+    try:
+        if (folder / "last.ckpt").is_file():
+            return "last"
+        kept = sorted(p for p in folder.glob("iter_*.ckpt") if p.is_file())
+    except OSError:
+        return None
+    return str(kept[-1]) if kept else None
+
+
+def _resumed_from(trainer: L.Trainer) -> str | None:
+    """The checkpoint this fit resumed from (e.g. an earlier launch's, found by ckpt_path=last), if still there."""
+    ckpt_path = getattr(trainer, "ckpt_path", None)
+    try:
+        return str(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
+    except OSError:
+        return None
 
 
 class IterationCheckpoint(Callback):

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from wgangp.data.errors import DataError
+
 
 def uint8_to_unit(x: Tensor) -> Tensor:
     """uint8 pixels [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
@@ -144,11 +146,21 @@ def split_indices(n: int, val_fraction: float) -> tuple[Tensor, Tensor]:
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def subset_indices(n: int, size: int | None) -> Tensor | None:
+def subset_indices(n: int, size: int | None, what: str = "the training split") -> Tensor | None:
     """A fixed random subset of `size` of n rows (paper Sec. 5.6: a 1000-image MNIST subset), seeded
-    with 1 so it is the same in every run; None keeps all rows."""
+    with 1 so it is the same in every run; None keeps all rows. A size that is not a whole number in
+    1..n is a DataError naming data.subset and `what` (the split it draws from)."""
     if size is None:
         return None
-    if not 0 < size <= n:
-        raise ValueError(f"subset={size} must be between 1 and the {n} training rows")
+    whole = isinstance(size, (int, np.integer)) and not isinstance(size, bool)
+    if whole and size > n:
+        raise DataError(
+            f"data.subset={size} is larger than {what}, which holds {n} images; the subset is drawn from them "
+            f"without repeats. Lower data.subset to at most {n}, or set data.subset=null to train on all {n}."
+        )
+    if not whole or size < 1:
+        raise DataError(
+            f"data.subset={size!r} is not a number of images: set it to a whole number from 1 to {n} (the size "
+            f"of {what}), or to null to train on all of them."
+        )
     return torch.randperm(n, generator=torch.Generator().manual_seed(1))[:size].sort().values

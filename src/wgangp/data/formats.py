@@ -1,7 +1,8 @@
 """Readers of the released on-disk formats; each raises DataError naming the path on bad input.
 
 CIFAR-10 python batches and downsampled ImageNet 32x32 batches are read here (numpy/pickle, no md5
-check, so copies made by other tools load too); MNIST-family idx files are read by torchvision
+check, so copies made by other tools load too; pickles through an unpickler that admits only numpy arrays and
+plain containers, so a crafted batch cannot run code); MNIST-family idx files are read by torchvision
 (wgangp.data.images); LSUN LMDBs and image folders are decoded per index by the classes below.
 """
 
@@ -66,9 +67,61 @@ def check_readable(path: Path, how: str = "") -> None:
         raise unreadable(path, err, how) from err
 
 
+def _numpy_global(module: str, name: str) -> object:
+    """numpy's `name` from numpy._core.<module> (numpy 2) or numpy.core.<module> (numpy 1), imported quietly."""
+    import importlib
+
+    for package in ("numpy._core", "numpy.core"):
+        try:
+            return getattr(importlib.import_module(f"{package}.{module}"), name)
+        except (ImportError, AttributeError):
+            continue
+    raise AttributeError(f"numpy has no {module}.{name}")
+
+
+#: What a pickled batch may name: numpy's array and scalar reconstruction (pickles of numpy 1 name numpy.core,
+#: of numpy 2 numpy._core; protocol 5 writes arrays through _frombuffer) and, for Python 3 pickles of
+#: protocol < 3, _codecs.encode (how they spell bytes). Dicts, lists, str, bytes and numbers need no global.
+_BATCH_GLOBALS = {
+    **{
+        (f"{package}.{module}", name): (module, name)
+        for package in ("numpy.core", "numpy._core")
+        for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))
+    },
+    ("numpy", "ndarray"): None,
+    ("numpy", "dtype"): None,
+    ("_codecs", "encode"): None,
+}
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle named a global outside _BATCH_GLOBALS (what an object that runs code when read needs)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        super().__init__(f"refused global {module}.{name}")
+        self.qualname = f"{module}.{name}"
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: any other global (os.system, subprocess.Popen,
+    builtins.eval, a class with a __reduce__ payload) raises RefusedGlobal before anything is called."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _BATCH_GLOBALS:
+            raise RefusedGlobal(module, name)
+        target = _BATCH_GLOBALS[(module, name)]
+        if target is not None:
+            return _numpy_global(*target)
+        if module == "numpy":
+            return getattr(np, name)
+        import _codecs
+
+        return _codecs.encode
+
+
 def _unpickle(path: Path) -> object:
     with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")  # the releases are Python 2 pickles
+        return _BatchUnpickler(f, encoding="latin1").load()  # the releases are Python 2 pickles
 
 
 def read_row_batch(path: Path, what: str, how: str) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +132,12 @@ def read_row_batch(path: Path, what: str, how: str) -> tuple[np.ndarray, np.ndar
     check_readable(path, how)
     try:
         batch = _unpickle(path) if path.suffix != ".npz" else _read_npz(path)
+    except RefusedGlobal as err:
+        raise DataError(
+            f"{path} holds a pickled object of type {err.qualname}, which could run code when read, so it was not "
+            f"loaded; {what} batches hold only dicts, lists, bytes and numpy arrays. The file was crafted or "
+            f"replaced: delete it and get an intact copy. {how}"
+        ) from err
     except Exception as err:  # truncated pickles raise EOFError, UnpicklingError, ValueError, ...
         raise DataError(
             f"{path} is not a readable {what} batch ({type(err).__name__}: {err}); it is probably truncated or "

@@ -39,8 +39,9 @@ from wgangp.data.formats import (
 from wgangp.data.stream import Source
 
 
-def _subset(source: TensorSource, size: int | None) -> TensorSource:
-    index = subset_indices(len(source), size)
+def _subset(source: TensorSource, size: int | None, what: str) -> TensorSource:
+    """The fixed `data.subset` of a training split (`what` names it in errors), or all of it for None."""
+    index = subset_indices(len(source), size, what)
     return source if index is None else source.select(index)
 
 
@@ -113,7 +114,11 @@ class MNISTDataModule(GANDataModule):
         ds = self._dataset(split == "train", download=False)  # prepare_data fetched what was missing
         images = resize_uint8(ds.data.unsqueeze(1), self.image_size)  # (N, 28, 28) -> (N, 1, S, S) uint8
         source = TensorSource(images, ds.targets.to(torch.int64))
-        return _subset(source, self.subset) if split == "train" else source
+        return (
+            _subset(source, self.subset, f"the {self.dataset_class.__name__} training split")
+            if split == "train"
+            else source
+        )
 
 
 class CIFAR10DataModule(GANDataModule):
@@ -187,7 +192,7 @@ class CIFAR10DataModule(GANDataModule):
             )
         images, labels = RowImages([read_row_batch(folder / n, "CIFAR-10", self._how()) for n in names]).tensors()
         source = TensorSource(resize_uint8(images, self.image_size), labels)
-        return _subset(source, self.subset) if split == "train" else source
+        return _subset(source, self.subset, "the CIFAR-10 training split") if split == "train" else source
 
 
 class LSUNDataModule(GANDataModule):
@@ -363,4 +368,8 @@ class DigitsDataModule(GANDataModule):
         images = resize_uint8(torch.from_numpy(grey).unsqueeze(1), self.image_size)  # (1797, 1, S, S)
         train, val = split_indices(len(images), self.val_fraction)
         source = TensorSource(images, torch.from_numpy(digits.target).to(torch.int64))
-        return _subset(source.select(train), self.subset) if split == "train" else source.select(val)
+        return (
+            _subset(source.select(train), self.subset, "the digits training split")
+            if split == "train"
+            else source.select(val)
+        )

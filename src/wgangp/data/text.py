@@ -101,7 +101,7 @@ class TextDataModule(GANDataModule):
     """Any UTF-8 text file, one example per line (`data=text data.path=FILE`).
 
     Args:
-        path: the text file.
+        path: the text file (required; None or "" is a DataError saying how to get one).
         seq_len: characters per example (the paper: 32); longer lines are cut, shorter padded.
         vocab_size: at most this many symbols, unknown and padding included (the released code: 2048).
         max_lines: read at most this many non-blank lines (None: all).
@@ -110,7 +110,7 @@ class TextDataModule(GANDataModule):
 
     def __init__(
         self,
-        path: str,
+        path: str | None = None,
         seq_len: int = 32,
         vocab_size: int = 2048,
         max_lines: int | None = None,
@@ -119,13 +119,22 @@ class TextDataModule(GANDataModule):
         **kwargs,
     ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
-        self.path, self.seq_len, self.vocab_size = Path(path), int(seq_len), int(vocab_size)
+        given = path is not None and str(path).strip() not in ("", "???")  # "???": OmegaConf's missing value
+        self.path: Path | None = Path(path) if given else None
+        self.seq_len, self.vocab_size = int(seq_len), int(vocab_size)
         self.max_lines, self.val_fraction = max_lines, float(val_fraction)
         self._vocabulary: CharVocabulary | None = None
 
     def _files(self) -> tuple[list[Path], str]:
         """The files to read and how to get usable ones (for error messages)."""
         how = "Point data.path at a UTF-8 text file with one example per line."
+        if self.path is None:
+            raise DataError(
+                "data=text needs data.path, a UTF-8 text file with one example per line, and none was given. Run "
+                "with data.path=/path/to/file.txt; to make such a file from a MediaWiki XML dump (.bz2 too) or plain "
+                "text, run `python scripts/prepare_text.py IN OUT.txt` (its docstring shows an English Wikipedia "
+                "excerpt that needs no download), or train on the 1B Word benchmark with data=billion_word."
+            )
         check_readable(self.path, how)
         if self.path.is_dir():
             raise DataError(f"data.path={self.path} is a folder, not a text file. {how}")
@@ -180,11 +189,13 @@ class BillionWordDataModule(TextDataModule):
         super().__init__(path=root, max_lines=max_lines, **kwargs)
 
     def _files(self) -> tuple[list[Path], str]:
-        folder = self.path / self.FOLDER
         how = (
             "Get it from https://www.statmt.org/lm-benchmark/ (1-billion-word-language-modeling-benchmark-"
             "r13output.tar.gz), unpack it and set data.root to the unpacked folder."
         )
+        if self.path is None:
+            raise DataError(f"data=billion_word needs data.root, the folder holding {self.FOLDER}/. {how}")
+        folder = self.path / self.FOLDER
         check_readable(self.path, how)
         check_readable(folder, how)
         files = sorted(folder.glob("news.en-*")) if folder.is_dir() else []

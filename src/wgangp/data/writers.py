@@ -38,21 +38,31 @@ def chw_rows(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2)).reshape(len(images), -1)
 
 
-def write_cifar10(root: Path, train: list[tuple], test: tuple) -> Path:
-    """cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta (pickled dicts) under root."""
+def write_cifar10(
+    root: Path, train: list[tuple], test: tuple, protocol: int | None = None, byte_keys: bool = False
+) -> Path:
+    """cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta (pickled dicts) under root.
+
+    `protocol` is the pickle protocol (None: Python's default; the release is protocol 2) and `byte_keys`
+    writes the keys as bytes (b"data", b"labels"), as the release reads with encoding="bytes"."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
+
+    def key(k: str) -> str | bytes:
+        return k.encode() if byte_keys else k
+
     for name, (images, labels) in [*((f"data_batch_{i + 1}", b) for i, b in enumerate(train)), ("test_batch", test)]:
+        batch = {key("data"): chw_rows(images), key("labels"): labels.tolist(), key("batch_label"): name}
         with open(folder / name, "wb") as f:
-            pickle.dump({"data": chw_rows(images), "labels": labels.tolist(), "batch_label": name}, f)
+            pickle.dump(batch, f, protocol=protocol)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}, f)
+        pickle.dump({key("label_names"): [f"class{i}" for i in range(10)], key("num_vis"): 3072}, f, protocol)
     return folder
 
 
-def write_imagenet32(root: Path, train: list[tuple], val: tuple, fmt: str = "npz") -> None:
-    """train_data_batch_1..len(train) and val_data as .npz (np.savez, uncompressed) or pickles;
-    labels are written 1-based as in the release (pass 0-based labels)."""
+def write_imagenet32(root: Path, train: list[tuple], val: tuple, fmt: str = "npz", protocol: int | None = None) -> None:
+    """train_data_batch_1..len(train) and val_data as .npz (np.savez, uncompressed) or pickles (of
+    `protocol`, None: Python's default); labels are written 1-based as in the release (pass 0-based labels)."""
     root.mkdir(parents=True, exist_ok=True)
     for name, (images, labels) in [*((f"train_data_batch_{i + 1}", b) for i, b in enumerate(train)), ("val_data", val)]:
         batch = {"data": chw_rows(images), "labels": (labels + 1).tolist()}
@@ -60,7 +70,7 @@ def write_imagenet32(root: Path, train: list[tuple], val: tuple, fmt: str = "npz
             np.savez(root / f"{name}.npz", data=batch["data"], labels=np.asarray(batch["labels"]))
         else:
             with open(root / name, "wb") as f:
-                pickle.dump(batch, f)
+                pickle.dump(batch, f, protocol=protocol)
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:

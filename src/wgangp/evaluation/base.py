@@ -43,7 +43,8 @@ class Evaluator:
     src/eval.py calls `setup` and `evaluate` alone.
 
     Args:
-        every_n_iters: evaluation interval in generator iterations; 0 evaluates at the end only.
+        every_n_iters: evaluation interval in generator iterations; 0 evaluates at the end only (to turn an
+            evaluator off, set it to null: evaluators.NAME=null).
         at_start: also evaluate before the first training step (the untrained or resumed generator).
     """
 

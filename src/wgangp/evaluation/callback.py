@@ -63,6 +63,14 @@ class PeriodicEvaluation(Callback):
     # ---- hooks ---------------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._active = {n: ev for n, ev in self.evaluators.items() if ev.all_ranks or trainer.is_global_zero}
+        if self._active and trainer.is_global_zero:  # 0 means "at the end only": say what runs when
+            log.info(
+                "evaluators: %s (evaluators.NAME=null turns one off)",
+                ", ".join(
+                    f"{n} {f'every {ev.every_n_iters} generator iterations' if ev.every_n_iters else 'at the end only'}"
+                    for n, ev in self._active.items()
+                ),
+            )
         for ev in self._active.values():
             ev.setup(trainer.datamodule, pl_module)
         if getattr(pl_module, "ema_generator", None) is not None:

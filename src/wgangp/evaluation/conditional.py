@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from wgangp.errors import MissingWeightsError
 from wgangp.evaluation.base import Evaluator, device_of
 from wgangp.evaluation.inputs import generate, latent_codes
 from wgangp.metrics.conditional import code_purity, frechet_distance, gaussian_fit
@@ -32,7 +33,7 @@ log = logging.getLogger("wgangp")
 def _build_extractor(make_extractor: Callable[[], nn.Module]) -> nn.Module | None:
     try:
         return make_extractor().eval()
-    except FileNotFoundError as e:  # metrics=inception without its weights: off, as ImageQuality
+    except MissingWeightsError as e:  # metrics=inception without its weights: off, as ImageQuality
         log.warning("conditional metrics are off: %s", e)
         return None
 

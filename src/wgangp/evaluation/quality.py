@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from wgangp.errors import MissingWeightsError
 from wgangp.evaluation.base import Evaluator, device_of
 from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
 from wgangp.metrics.features import real_images, reference_stats_path
@@ -82,7 +83,7 @@ class ImageQuality(Evaluator):
         # Build the extractor now, not at the first evaluation hours in.
         try:
             extractor = self.make_extractor().eval()
-        except FileNotFoundError as e:
+        except MissingWeightsError as e:
             if self.strict:
                 raise
             log.warning("IS/FID/KID are off: %s", e)

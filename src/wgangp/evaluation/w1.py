@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of
-from wgangp.metrics.w1 import wasserstein1
+from wgangp.metrics.w1 import check_w1_size, wasserstein1
 from wgangp.plots import save_curve, save_value_surface
 from wgangp.rng import EVAL, step_generator
 
@@ -34,6 +34,7 @@ class W1(Evaluator):
         super().__init__(every_n_iters, at_start)
         self.out_dir = Path(out_dir)
         self.num_points = int(num_points)
+        check_w1_size(self.num_points)
         self.plot_every_n_iters = int(plot_every_n_iters)
         self.extent = float(extent)
         self._real: torch.Tensor | None = None
@@ -78,4 +79,4 @@ class W1(Evaluator):
         return [Image("val/value_surface", surface), Image("val/w1_curve", curve)]
 
     def describe(self) -> dict:
-        return {"num_samples": self.num_points}
+        return {"w1_points": self.num_points}

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from wgangp.errors import MissingWeightsError
+
 log = logging.getLogger("wgangp")
 
 INCEPTION_URL = (
@@ -46,7 +48,7 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         path = Path(weights_path) if weights_path else default_inception_weights()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingWeightsError(
                 f"Inception weights not found at {path}. Download {INCEPTION_URL} and either save it as "
                 f"{default_inception_weights()} or pass its path: "
                 f"metrics.inception_weights=/path/to/{INCEPTION_FILENAME} (or set WGANGP_INCEPTION_WEIGHTS)."

@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 
+from wgangp.checkpoints import CHECKPOINT_FORMAT
 from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
 from wgangp.losses import feature_matching_loss
@@ -34,10 +35,6 @@ from wgangp.schedules import lr_factor
 from wgangp.strategies import GANDDPStrategy
 
 log = logging.getLogger("wgangp")
-
-# Version of the checkpoint's layout. 2: Lightning's global_step counts generator iterations (1 counted
-# every optimizer step of both players, so a format-1 checkpoint cannot be resumed exactly).
-CHECKPOINT_FORMAT = 2
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 

@@ -70,7 +70,6 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
             log.exception("run failed: %s", run_dir)
         else:
             log.error("run failed: %s: %s", run_dir, message)
-        print(f"error in {run_dir}: {message}", file=sys.stderr)
         # Divergence is the benchmark's outcome (Table 2 counts it as not succeeded); anything else is retried.
         status, reason, retry = "failed", f"{type(e).__name__}: {message}", not isinstance(e, NonFiniteError)
     else:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from wgangp.files import atomic_write_text
 
 RESULT_FILE = "result.json"
 STATUSES = ("ok", "failed")
@@ -47,16 +48,7 @@ def write_result(run_dir: str | Path, result: dict[str, Any]) -> Path:
     """Write result.json atomically (temporary file, fsync, rename): a killed sweep never leaves half a file."""
     if result.get("status") not in STATUSES:
         raise ValueError(f"result status must be one of {STATUSES}; got {result.get('status')!r}")
-    path = result_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(result_path(run_dir), json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def is_finished(result: dict[str, Any] | None, generator_iters: int | None = None) -> bool:
