@@ -35,6 +35,9 @@ train: $(STAMP)  ## train WGAN-GP on 8 Gaussians on the CPU (no download); ARGS=
 test: $(STAMP)  ## run the test suite (CPU, no downloads)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
+test-package: $(STAMP)  ## the wheel in a fresh venv, the console scripts outside the checkout, the card's command (slow)
+	$(PY) -m pytest -m slow tests/test_package.py $(PYTEST_ARGS)
+
 test-slow: $(STAMP)  ## run the long checks marked `slow`
 	$(PY) -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
@@ -79,4 +82,4 @@ lint: $(STAMP)  ## ruff check and ruff format --check (no file is changed)
 	$(PY) -m ruff check src tests scripts
 	$(PY) -m ruff format --check src tests scripts
 
-.PHONY: help install train test test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2 fig3 fig3-plot lsun-fig2 fig2-grid
+.PHONY: help install train test test-package test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2 fig3 fig3-plot lsun-fig2 fig2-grid

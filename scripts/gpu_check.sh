@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What to run when a CUDA GPU is at hand (issue 18); under 8 minutes on one H100-class GPU. No test of
+# What to run when a CUDA GPU is at hand; under 8 minutes on one H100-class GPU. No test of
 # `make test` needs a GPU: this is where the GPU paths get exercised.
 #
 #   bash scripts/gpu_check.sh              # needs a CUDA device: stops at once, exit 1, without one

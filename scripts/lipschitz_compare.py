@@ -1,8 +1,8 @@
-"""The Lipschitz constraints compared on the same runs (issue 21): WGAN-GP, WGAN + spectral normalisation,
+"""The Lipschitz constraints compared on the same runs: WGAN-GP, WGAN + spectral normalisation,
 hinge + spectral normalisation (SN-GAN's loss) and WGAN-GP with the R1 note's adaptive penalty weight.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/lipschitz_compare.py toy --out DIR [--seeds 0 1 2]
-    WGANGP_DATA_DIR=/work/data OMP_NUM_THREADS=1 .venv/bin/python scripts/lipschitz_compare.py fashion_mnist --out DIR
+    WGANGP_DATA_DIR=$HOME/data OMP_NUM_THREADS=1 .venv/bin/python scripts/lipschitz_compare.py fashion_mnist --out DIR
 
 Each run is `python src/train.py <the setup's overrides> <the method's overrides> seed=S` in DIR/<setup>/
 <method>/seed<S>; a run whose metrics.csv already reaches its last generator iteration is not trained again,

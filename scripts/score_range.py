@@ -2,7 +2,7 @@
 generator scores) and of untrained generators (where every run starts), for choosing a sweep's success
 thresholds (sweeps/random_archs_cpu.yaml's `sweep.thresholds`).
 
-    WGANGP_DATA_DIR=/work/data .venv/bin/python scripts/score_range.py \\
+    WGANGP_DATA_DIR=$HOME/data .venv/bin/python scripts/score_range.py \\
         data=fashion_mnist data.download=false metrics=classifier model=random_arch \\
         model.generator.filter_scale=0.25 --arch-seeds 0 1 2 3
 

@@ -1,4 +1,4 @@
-"""The lecture notes' stabilisers against mode collapse on 25gaussians (issue 20; docs/reproducing.md):
+"""The lecture notes' stabilisers against mode collapse on 25gaussians (docs/reproducing.md):
 the standard GAN (objective=dcgan) alone, with feature matching, with minibatch discrimination and with
 extragradient updates, and WGAN-GP with the toy settings (experiment=toy) for comparison; modes covered,
 high-quality fraction and W1 after --iters generator iterations, per seed, then mean and spread.

@@ -4,9 +4,7 @@ Writes samples from a checkpoint: `.npy` (the raw array), `.png` (an image grid 
 scatter plot for 2-d data) or `.pt`.
 """
 
-import sys
-
-from wgangp.cli_sample import main
+from wgangp.cli_sample import console
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    console()

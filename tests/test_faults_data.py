@@ -1,5 +1,5 @@
-"""Data that cannot be read: a DataError naming the file or folder, exit 2, no traceback (issue 17, items
-10-12). Real files, real permissions (see faults.without_read_override), real DataLoader workers."""
+"""Data that cannot be read: a DataError naming the file or folder, exit 2, no traceback. Real
+files, real permissions (see faults.without_read_override), real DataLoader workers."""
 
 import os
 import subprocess

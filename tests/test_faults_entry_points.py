@@ -1,5 +1,5 @@
-"""Every entry point ends a user error with one paragraph on stderr and a documented exit code (issue 17,
-items 5 and 12): src/sample.py, src/eval.py, scripts/*.py, and the messages that used to mislead."""
+"""Every entry point ends a user error with one paragraph on stderr and a documented exit code: src/sample.py,
+src/eval.py, scripts/*.py, and the messages that used to mislead."""
 
 import subprocess
 import sys
@@ -79,7 +79,9 @@ def test_scripts_share_the_boundary(tmp_path):
 
 
 def test_an_image_model_on_points_names_the_data_option(tmp_path):
-    out = run_cli("train.py", "objective=wgan_gp", "model=resnet", "debug=fast", f"hydra.run.dir={tmp_path}")
+    out = run_cli(
+        "train.py", "objective=wgan_gp", "model=resnet", "data=8gaussians", "debug=fast", f"hydra.run.dir={tmp_path}"
+    )
     assert_one_paragraph(out, 2, "got data_shape=(2,)", "data=cifar10", "experiment=cifar10_resnet", "model=toy_mlp")
 
 

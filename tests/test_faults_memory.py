@@ -1,4 +1,4 @@
-"""A batch that cannot fit is refused before training, with both numbers (issue 17, item 7)."""
+"""A batch that cannot fit is refused before training, with both numbers."""
 
 import json
 import subprocess

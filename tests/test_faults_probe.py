@@ -59,6 +59,16 @@ def _torch_load_payload(marker):
     }
 
 
+def evaluate_in_process(ckpt, out):
+    from hydra import compose, initialize_config_dir
+
+    from wgangp.config_tree import CONF_DIR
+    from wgangp.eval import evaluate
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return evaluate(compose("eval", [f"ckpt_path={ckpt}", "w1_points=50", f"out={out}"]))
+
+
 @pytest.mark.parametrize("where", ["evaluator", "data", "generator"])
 def test_a_run_config_naming_foreign_targets_is_refused_and_runs_nothing(toy_ckpt, tmp_path, where):
     marker = tmp_path / "ran"
@@ -73,10 +83,13 @@ def test_a_run_config_naming_foreign_targets_is_refused_and_runs_nothing(toy_ckp
             run_config["model"]["generator"]["extra"] = _torch_load_payload(marker)
 
     bad = edited(toy_ckpt, tmp_path, plant)
-    for load in (load_checkpoint, lambda p: sample(p, 4)):
+    builders = [lambda p: evaluate_in_process(p, tmp_path / "e.json")] + (
+        [lambda p: sample(p, 4)] * (where == "generator")
+    )
+    for build in builders:  # eval builds everything stored; sample the generator alone
         with pytest.raises(UserInputError, match="names classes or functions that wgangp's config tree does not"):
-            load(bad)
-    assert not marker.exists()
+            build(bad)
+    assert not marker.exists() and not (tmp_path / "e.json").exists()
 
 
 def test_eval_refuses_the_crafted_checkpoint_through_the_command_line(toy_ckpt, tmp_path):

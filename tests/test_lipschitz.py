@@ -1,4 +1,4 @@
-"""The other Lipschitz tools of the R1 note (issue 21): spectral normalisation of every critic and the
+"""The other Lipschitz tools of the R1 note: spectral normalisation of every critic and the
 adaptive penalty weight. Gradients through the parametrisation against finite differences, its buffers
 in checkpoints and in eval mode, the adaptive lambda on a linear critic, and each option trained."""
 
@@ -14,6 +14,7 @@ from torch.nn.utils import parametrize
 
 from conftest import TINY, compose_config, conf_options, run_cli
 from wgangp.config_checks import config_problems
+from wgangp.evaluation.base import eval_mode
 from wgangp.losses import gan_discriminator_loss, wasserstein_critic_loss
 from wgangp.nets.dcgan import DCGANCritic
 from wgangp.nets.layers import WEIGHT_LAYERS, has_spectral_norm, spectral_normalize
@@ -22,7 +23,6 @@ from wgangp.objectives.gan_gp import GANGP
 from wgangp.objectives.wgan_clip import WGANClip
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.penalties import gradient_penalty
-from wgangp.sampling import eval_mode
 from wgangp.train import train
 
 

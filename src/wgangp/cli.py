@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -98,11 +99,36 @@ def error_boundary() -> Iterator[None]:
 F = TypeVar("F", bound=Callable)
 
 
+# Third-party lines that are noise on our command line: an advertisement, a deprecation inside Lightning that a user
+# cannot act on, and Lightning's own end-of-fit line (ours says where the run stopped and where it is).
+_NOISE_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
+_NOISE_LINES = ("Tip: For seamless cloud logging", "`Trainer.fit` stopped:")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in _NOISE_LINES)
+
+
+def quiet_third_party() -> None:
+    """Drop the third-party noise above from this process's output. Called where a command line starts, never on
+    import, so a user's own program that imports wgangp keeps every warning it would get."""
+    for pattern in _NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())
+
+
 def entry_point(fn: F) -> F:
-    """Decorate a command line's main function with the error boundary (put it under @hydra.main)."""
+    """Decorate a command line's main function with the error boundary and the quiet third-party output (put it
+    under @hydra.main)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        quiet_third_party()
         with error_boundary():
             return fn(*args, **kwargs)
 

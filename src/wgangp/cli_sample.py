@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,8 @@ def main(argv: list[str]) -> int:
     out = write_samples(samples, Path(cfg.out or "samples.png"), nrow)
     print(f"wrote {len(samples)} samples of shape {tuple(samples.shape[1:])} to {out}")
     return 0
+
+
+def console() -> None:
+    """The `wgangp-sample` console script: `main` on the command line's arguments, its exit code."""
+    sys.exit(main(sys.argv[1:]))

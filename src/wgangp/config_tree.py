@@ -19,10 +19,17 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = REPO_ROOT / "conf"
-SWEEPS_DIR = REPO_ROOT / "sweeps"
-os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT))
+# The config tree ships inside the package (in a checkout, src/wgangp/conf links to the top-level conf/), so the
+# installed wheel and its console scripts find it as the checkout does.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+_checkout = Path(__file__).resolve().parents[2]
+# The checkout this module runs from, or None for an installed package.
+REPO_ROOT: Path | None = (
+    _checkout if (_checkout / "pyproject.toml").is_file() and (_checkout / "src").is_dir() else None
+)
+SWEEPS_DIR = REPO_ROOT / "sweeps" if REPO_ROOT is not None else CONF_DIR / "sweeps"  # the latter: none
+# data/ and logs/ go under the checkout, or under the current directory for an installed package.
+os.environ.setdefault("WGANGP_ROOT", str(REPO_ROOT or Path.cwd()))
 
 # Keys whose string value names a class or function to import (hydra.utils.get_class / instantiate).
 CLASS_KEYS = ("_target_", "dataset_class")
@@ -55,7 +62,7 @@ def trust_config_dir(*folders: str | Path) -> None:
 @functools.cache
 def _names_in(folder: Path) -> frozenset[str]:
     names: set[str] = set()
-    for path in sorted(folder.rglob("*.yaml")):
+    for path in sorted(folder.rglob("*.yaml")) if folder.is_dir() else []:
         try:
             with open(path) as f:
                 names.update(value for _, value in _named(yaml.safe_load(f)))
@@ -70,8 +77,8 @@ def trusted_names() -> frozenset[str]:
     return frozenset().union(*(_names_in(folder) for folder in (CONF_DIR, SWEEPS_DIR, *_user_dirs)))
 
 
-def untrusted_names(config: object, trusted_config: object = None) -> list[str]:
-    """`key=value` of every class name in `config` (a plain dict, e.g. a checkpoint's run configuration) that
-    neither the config tree nor `trusted_config` (a configuration composed from it) names, in order of appearance."""
-    trusted = trusted_names() | {value for _, value in _named(trusted_config)}
+def untrusted_names(config: object) -> list[str]:
+    """`key=value` of every class name in `config` (a plain dict, e.g. a checkpoint's run configuration) that the
+    config tree and the trusted user folders do not name, in order of appearance."""
+    trusted = trusted_names()
     return [f"{key}={value}" for key, value in _named(config) if value not in trusted]

@@ -1,6 +1,6 @@
 """Refuse, before training, a run whose generator iteration cannot fit in the device's free memory.
 
-A data.batch_size=10000000 toy run used to allocate for minutes until the OS killed it (issue 17).
+A data.batch_size=10000000 toy run used to allocate for minutes until the OS killed it.
 The estimate comes from a dry run of one critic step and one generator step on a copy of the
 objective at batch 2 and 4: the bytes autograd saves for the backward pass (activations, the
 penalty's double-backward graph) grow linearly in the batch, so two points give the per-sample
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from wgangp.errors import UserInputError
 from wgangp.host import SKIP_ENV, format_bytes, host_free_memory
-from wgangp.objectives.base import frozen
+from wgangp.objectives.updates import frozen
 from wgangp.rng import NOISE, step_generator
 
 # Peak memory over saved-for-backward bytes: the backward pass's gradient buffers and the allocator's

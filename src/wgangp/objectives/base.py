@@ -10,10 +10,9 @@ counts generator iterations, the paper's unit: `max_steps == generator_iters`, a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -28,7 +27,7 @@ from wgangp.errors import NonFiniteError
 from wgangp.losses import feature_matching_loss
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.nets.layers import check_feature_layer
-from wgangp.objectives.updates import check_update_supported, joint_train_iteration
+from wgangp.objectives.updates import check_update_supported, frozen, joint_train_iteration
 from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
 from wgangp.rng import NOISE, step_generator
 from wgangp.schedules import lr_factor
@@ -37,19 +36,6 @@ from wgangp.strategies import GANDDPStrategy
 log = logging.getLogger("wgangp")
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Stop gradients to `module`'s parameters inside the block (the critic during a generator step)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def _weights_changed() -> None:

@@ -1,5 +1,5 @@
 """The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (the GAN + gradient
-penalty note, shared/paper/002_*)."""
+penalty note)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hinge (margin) GAN loss of the GAN lecture notes (shared/paper/004_*)."""
+"""The hinge (margin) GAN loss of the GAN lecture notes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""InfoGAN (Chen et al. 2016; the lecture notes shared/paper/004_*): a GAN whose generator also maximises a
+"""InfoGAN (Chen et al. 2016; the GAN lecture notes): a GAN whose generator also maximises a
 variational lower bound on the mutual information I(c; G(z, c)) between latent codes c and its samples.
 
 Q(c | x) is a small head on the critic's trunk (`critic.features`), trained with the generator on

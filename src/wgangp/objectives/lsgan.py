@@ -1,4 +1,4 @@
-"""Least-squares GAN (the GAN lecture notes, shared/paper/004_*): targets 1 for real, 0 for fake; the
+"""Least-squares GAN (the GAN lecture notes): targets 1 for real, 0 for fake; the
 generator's target is 1."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The standard GAN objective with the zero-centred R1 regulariser on real data (the critic-training
-note, shared/paper/003_*)."""
+note)."""
 
 from __future__ import annotations
 

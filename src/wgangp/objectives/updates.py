@@ -1,5 +1,5 @@
-"""Update rules for the two players of a min-max game: `objective.update` (the lecture notes,
-shared/paper/004_*, "Non convergence of GAN training" and its predictive step).
+"""Update rules for the two players of a min-max game: `objective.update` (the GAN lecture
+notes, "Non convergence of GAN training" and its predictive step).
 
 A rule is a plain function `rule(players, gradients)`: each `Player` is its parameters and its optimizer,
 and `gradients()` returns every player's gradient of its own loss at the parameters as they are now (the
@@ -37,12 +37,13 @@ gradients over ranks): both are refused before training (`check_update_supported
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from wgangp.errors import UserInputError
 
@@ -51,6 +52,19 @@ PREVIOUS_STEP = "optimistic_previous_step"  # optimizer state key of the optimis
 
 # Both players' gradients at the current parameters, one list per player, in the players' order.
 Gradients = Callable[[], list[list[Tensor | None]]]
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Stop gradients to `module`'s parameters inside the block (the critic during a generator step)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _nothing() -> None:
@@ -166,8 +180,6 @@ def joint_train_iteration(objective, real: Tensor, opt_g, opt_d, rng: torch.Gene
     optimistic: n_critic - 1 plain critic steps, then one joint step (module docstring). Returns the
     detached loss terms: critic terms averaged over the n_critic critic steps (the joint step's taken at
     its starting point), and the generator terms there."""
-    from wgangp.objectives.base import frozen  # here, not at the top: base imports this module
-
     n, m = objective.n_critic, real.size(1)
     sums: dict[str, Tensor] = {}
     for t in range(n - 1):  # Alg. 1 l.2-10 for all but the last critic step

@@ -1,0 +1,552 @@
+"""The alternating critic/generator loop of Algorithm 1, shared by every objective.
+
+A subclass is its loss and nothing else: `critic_terms` (and optionally `after_critic_step`) and
+`generator_terms`. The loop, optimizer wiring, per-step randomness, logging and checkpoint state
+live here. One training_step is one generator iteration: n_critic critic steps, then one generator
+step. Only the generator's step goes through Lightning's optimizer wrapper, so `trainer.global_step`
+counts generator iterations, the paper's unit: `max_steps == generator_iters`, and stock callbacks
+(`ModelCheckpoint(every_n_train_steps=N)`, `LearningRateMonitor`, step-interval schedulers) run in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch import Tensor, nn
+
+from wgangp.checkpoints import CHECKPOINT_FORMAT
+from wgangp.ema import averaged_generator, update_ema
+from wgangp.errors import NonFiniteError
+from wgangp.losses import feature_matching_loss
+from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
+from wgangp.nets.layers import check_feature_layer
+from wgangp.objectives.updates import check_update_supported, joint_train_iteration
+from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
+from wgangp.rng import NOISE, step_generator
+from wgangp.schedules import lr_factor
+from wgangp.strategies import GANDDPStrategy
+
+log = logging.getLogger("wgangp")
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Stop gradients to `module`'s parameters inside the block (the critic during a generator step)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _weights_changed() -> None:
+    """Call after changing weights in place (an optimizer step, clipping) inside one autocast region.
+
+    A generator iteration's n_critic + 1 optimizer steps run inside one autocast region. Lightning's
+    region disables autocast's weight cache, but a plain `torch.autocast` (a user's own loop around
+    `train_iteration`, the bench's bare loop) keeps its low-precision copies of the weights until the
+    region ends, so every forward after the first step would run on the iteration's initial weights.
+    """
+    torch.clear_autocast_cache()  # a no-op outside autocast
+
+
+def _rng_states() -> dict[str, Any]:
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    py = states["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def batch_labels(batch: dict[str, Tensor], objective: GANObjective) -> Tensor:
+    """The real batches' labels (n_critic, m) for a class-conditional objective; wgangp.build refuses
+    unlabelled data before training, so a missing key here is a data module that lost them."""
+    if "label" not in batch:
+        raise RuntimeError(f"{type(objective).__name__} needs labels but the data batches carry none")
+    return batch["label"]
+
+
+class GANObjective(L.LightningModule):
+    """Base LightningModule: Alg. 1's loop with manual optimization.
+
+    Args:
+        generator: maps (N, latent_dim) to (N, *data_shape); exposes `latent_dim` and `data_shape`.
+        critic: maps (N, *data_shape) to (N,) or (N, 1) scores.
+        optimizer: a partial optimizer (Hydra `_partial_: true`) applied to both players.
+        n_critic: critic steps per generator iteration (Alg. 1 l.2).
+        generator_optimizer: optional separate partial optimizer for the generator.
+        critic_weight_decay: L2 weight decay on the critic (App. B uses 1e-3 with a normalised critic).
+        seed: root of the per-step random streams (see wgangp.rng).
+        lr_decay: "none", or "linear": both players' configured lr times max(0, 1 - it / lr_decay_iters) at
+            generator iteration it (App. F; wgangp.schedules).
+        lr_decay_iters: the schedule's length in generator iterations (conf/train.yaml: generator_iters).
+        generator_batch_size: z drawn per generator step, per device; None: the critic's batch m
+            (the released gan_cifar_resnet.py uses 2m, GEN_BS_MULTIPLE).
+        generator_ema: decay of an exponential moving average of the generator's weights (`ema_generator`,
+            scored beside the raw generator as val/ema/...); None: no average (wgangp.ema).
+        generator_ema_start: up to this generator iteration the average copies the generator; it averages after.
+        update: how the players move: alternating (Alg. 1's loop, below) | simultaneous | extragradient |
+            optimistic (wgangp.objectives.updates, which also says how they combine with n_critic).
+        generator_loss: default (the objective's own) | feature_matching (Salimans et al. 2016: the squared
+            distance between the mean critic features of a real and a generated batch; the critic's
+            `features`, its penultimate layer), for objectives whose critic is a classifier.
+        feature_layer: which critic layer feature matching reads: k counts the trunk's layers from the input
+            (1-based; negative from the last), None the last (the penultimate layer); toy_mlp, mlp and dcgan.
+
+    The ranges of these and of every subclass's fields are checked in one place, on the composed
+    config, before anything is built (wgangp.config_checks).
+    """
+
+    # True where the critic loss differentiates D w.r.t. its input per sample (gradient penalties,
+    # R1): such a critic must not use batch norm (Sec. 4); the model build swaps in layer norm.
+    uses_gradient_penalty: bool = False
+    # False where the generator must minimise the objective's own distance estimate (the WGANs).
+    supports_feature_matching: bool = True
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        optimizer: OptimizerFactory,
+        n_critic: int = 5,
+        generator_optimizer: OptimizerFactory | None = None,
+        critic_weight_decay: float = 0.0,
+        seed: int = 0,
+        lr_decay: str = "none",
+        lr_decay_iters: int | None = None,
+        generator_batch_size: int | None = None,
+        generator_ema: float | None = None,
+        generator_ema_start: int = 0,
+        update: str = "alternating",
+        generator_loss: str = "default",
+        feature_layer: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        self.critic = critic
+        self.optimizer_factory = optimizer
+        self.generator_optimizer_factory = generator_optimizer or optimizer
+        self.n_critic = int(n_critic)
+        self.critic_weight_decay = float(critic_weight_decay)
+        self.seed = int(seed)
+        self.lr_decay, self.lr_decay_iters = lr_decay, lr_decay_iters
+        lr_factor(lr_decay, 0, lr_decay_iters)  # an unknown schedule or a missing length fails here, not mid-run
+        self.generator_batch_size = None if generator_batch_size is None else int(generator_batch_size)
+        self.generator_ema_start = int(generator_ema_start)
+        # An AveragedModel of the generator, in the state_dict, so checkpoints keep it and a resume continues it
+        self.ema_generator = None if generator_ema is None else averaged_generator(generator, float(generator_ema))
+        self.update = update
+        self.generator_loss = generator_loss
+        self.feature_layer = None if feature_layer is None else int(feature_layer)
+        if generator_loss == "feature_matching":
+            self._check_feature_matching()
+        elif self.feature_layer is not None:
+            fix = (
+                "add objective.generator_loss=feature_matching, or drop objective.feature_layer"
+                if self.supports_feature_matching
+                else f"{type(self).__name__} does not train with feature matching, so drop objective.feature_layer"
+            )
+            raise ValueError(f"objective.feature_layer={feature_layer} is read by feature matching only: {fix}")
+        # The resolved run configuration (set by wgangp.build.build), stored in checkpoints so a
+        # generator can be rebuilt from its checkpoint alone (wgangp.sample).
+        self.run_config: dict | None = None
+        self._bare_generator_iter = 0  # generator_iter of a loop driving train_iteration without a trainer
+        # The NaN guard's record, kept on the device so the hot loop never waits for the host: the first
+        # generator iteration with a non-finite loss term (-1: none yet) and which terms it was.
+        self._first_nonfinite_iter: Tensor | None = None
+        self._first_nonfinite_terms: Tensor | None = None
+        self._term_names: list[str] = []
+        # Class-conditional runs (wgangp.nets.conditional): labels flow through the loop when a net or the
+        # objective needs them; None keeps every unconditional path as it was.
+        self.uses_labels = needs_labels(self) or needs_labels(generator) or needs_labels(critic)
+        self.num_classes: int | None = getattr(generator, "num_classes", getattr(critic, "num_classes", None))
+        if self.uses_labels and self.update != "alternating":
+            raise ValueError(
+                f"objective.update={self.update} is not available for a class-conditional run: the joint update "
+                "rules (wgangp.objectives.updates) do not carry labels yet. Use objective.update=alternating (Alg. 1)."
+            )
+
+    # ---- what a subclass defines -------------------------------------------------------------
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Loss terms of one critic step; must contain "critic_loss", the scalar to minimise. `labels` (m,):
+        the class of each real sample and of its paired fake (conditional runs), else None; score with
+        `critic_scores(real, fake, labels)` and penalise `critic_given(labels)`."""
+        raise NotImplementedError
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        """Loss terms of the generator step; must contain "generator_loss"."""
+        raise NotImplementedError
+
+    def interpolate_penalty(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None, one_sided: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """(penalty, norms (m,)) of the critic's input gradients on real/fake interpolates (Alg. 1 l.4-7):
+        one epsilon per sample from the step's stream, each sample's label held fixed; the penalty
+        unweighted, E[(norm - 1)^2] (one-sided: max(0, norm - 1)^2, App. C). WGAN-GP and GAN-GP share it."""
+        eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
+        x_hat = interpolate(real, fake, eps)  # l.6
+        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
+        return penalty_from_norms(norms, one_sided=one_sided), norms
+
+    def critic_given(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+        """The critic as a function of x alone: D(., y) with each sample's label y fixed for a critic that
+        takes labels (so a penalty's gradient is w.r.t. x at fixed y), else the critic itself."""
+        if labels is None or not takes_labels(self.critic):
+            return self.critic
+        return lambda x: self.critic(x, labels)
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """G(z), or G(z, y) for a class-conditional generator."""
+        return self.generator(z, labels) if takes_labels(self.generator) else self.generator(z)
+
+    def sample_labels(self, n: int, rng: torch.Generator) -> Tensor:
+        """Fake labels of the generator step, uniform over the classes (the released gan_cifar_resnet.py), (n,)."""
+        return self._per_rank(lambda k: uniform_labels(k, self.num_classes, rng, self.device), n)
+
+    def generator_loss_terms(self, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Terms of the generator step on latents z (and labels): `generator_terms` of D(G(z)). AC-GAN and
+        InfoGAN add their auxiliary terms here."""
+        return self.generator_terms(self.critic_given(labels)(self.generate(z, labels)))
+
+    def critic_scores(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(D(real), D(fake)), each at its sample's label when the critic takes labels.
+
+        A penalised critic scores every sample on its own (no batch norm, Sec. 4), so one forward over
+        cat([real, fake]) gives the same scores with half the kernel launches and twice the rows per
+        matmul (`make bench`'s toy row "separate real and fake critic forwards" measures it; docs/performance.md).
+        Any other critic may hold batch norm, whose statistics must stay those of the real and of the
+        fake batch: two forwards.
+        """
+        critic = self.critic_given(labels)
+        if not self.uses_gradient_penalty:
+            return critic(real), critic(fake)
+        both = self.critic_given(None if labels is None else torch.cat([labels, labels]))
+        d_real, d_fake = both(torch.cat([real, fake])).chunk(2)
+        return d_real, d_fake
+
+    def after_critic_step(self) -> None:
+        """Called after every critic optimizer step (weight clipping hooks in here)."""
+
+    def _check_feature_matching(self) -> None:
+        name = type(self).__name__
+        if not self.supports_feature_matching:
+            raise ValueError(
+                f"objective.generator_loss=feature_matching is not available for {name}: its generator minimises "
+                "the critic's Wasserstein estimate -E[D(G(z))], and matching critic features would drop the "
+                "distance the method is about. Feature matching (Salimans et al. 2016) is for the discriminator "
+                "objectives: dcgan, lsgan, hinge, gan_gp, r1."
+            )
+        if not hasattr(self.critic, "features"):
+            raise ValueError(
+                f"objective.generator_loss=feature_matching needs a critic with features() (its penultimate "
+                f"layer); {type(self.critic).__name__} has none. Use model=toy_mlp, mlp or dcgan."
+            )
+        if self.feature_layer is not None:  # fails here, before training, with the critic's range
+            if not hasattr(self.critic, "feature_boundaries"):
+                raise ValueError(
+                    f"objective.feature_layer={self.feature_layer}: {type(self.critic).__name__} offers its last "
+                    "features only; use objective.feature_layer=null, or model=toy_mlp, mlp or dcgan"
+                )
+            check_feature_layer(self.feature_layer, len(self.critic.feature_boundaries), type(self.critic).__name__)
+
+    def generator_step_terms(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Loss terms of the generator step from latents z (and fake labels; the caller freezes the critic):
+        the objective's `generator_loss_terms`, or with generator_loss=feature_matching ||E f(real) - E f(G(z))||^2
+        (the notes' formula; `real` is a real batch, used by feature matching only)."""
+        if self.generator_loss == "feature_matching":
+            with torch.no_grad():
+                real_features = self.critic.features(real, self.feature_layer)  # (m, F)
+            fake_features = self.critic.features(self.generate(z, labels), self.feature_layer)
+            loss = feature_matching_loss(real_features, fake_features)
+            return {"generator_loss": loss}
+        return self.generator_loss_terms(z, labels)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    @property
+    def generator_iter(self) -> int:
+        """Completed generator iterations: Lightning's `global_step` under a trainer; a bare loop around
+        `train_iteration` (the bench, the Fig. 1 experiments) advances it by assignment."""
+        return self._trainer.global_step if self._trainer is not None else self._bare_generator_iter
+
+    @generator_iter.setter
+    def generator_iter(self, value: int) -> None:
+        if self._trainer is not None:
+            raise RuntimeError("under a trainer, generator_iter is trainer.global_step; it cannot be set")
+        self._bare_generator_iter = int(value)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.generator.latent_dim)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        opt_g = self.generator_optimizer_factory(self.generator.parameters())
+        critic_kwargs = {"weight_decay": self.critic_weight_decay} if self.critic_weight_decay else {}
+        opt_d = self.optimizer_factory(self.critic.parameters(), **critic_kwargs)
+        return [opt_g, opt_d]
+
+    def _per_rank(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
+        """Draw the global batch and keep this rank's slice, so DDP sees one process's stream."""
+        trainer = self._trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if world == 1:
+            return draw(n)
+        return draw(n * world)[rank * n : (rank + 1) * n]
+
+    def sample_latent(self, n: int, rng: torch.Generator) -> Tensor:
+        """z ~ N(0, I), shape (n, latent_dim)."""
+        return self._per_rank(lambda k: torch.randn(k, self.latent_dim, generator=rng, device=self.device), n)
+
+    def sample_uniform(self, n: int, rng: torch.Generator) -> Tensor:
+        """One U[0, 1] draw per sample, shape (n,) (the epsilon of Alg. 1 l.4)."""
+        return self._per_rank(lambda k: torch.rand(k, generator=rng, device=self.device), n)
+
+    def _backward(self, loss: Tensor) -> None:
+        if self._trainer is not None:
+            self.manual_backward(loss)  # lets Lightning apply precision plugins (loss scaling)
+        else:
+            loss.backward()
+
+    def _optimizer_step(self, opt: torch.optim.Optimizer, loss: Tensor, player: nn.Module) -> None:
+        """Backward of `loss`, then one step of `player` (under trainer=ddp its gradients averaged over ranks).
+
+        `opt` is Lightning's wrapper for the generator (its step advances global_step) and the bare
+        optimizer for the critic. The bare step does what the wrapper's precision plugin would: under
+        16-mixed, the scaler unscales, skips a step with non-finite gradients and updates its scale.
+        """
+        opt.zero_grad(set_to_none=True)
+        self._backward(loss)
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, GANDDPStrategy):
+            strategy.average_gradients(player)
+        scaler = self._grad_scaler()
+        if scaler is None or isinstance(opt, LightningOptimizer):
+            opt.step()
+        else:
+            scaler.step(opt)
+            scaler.update()
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        """The fp16 loss scaler of trainer.precision=16-mixed; None in fp32 and bf16 (which need none)."""
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        scaler = getattr(plugin, "scaler", None)
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def penalty_grad_scale(self) -> Tensor | None:
+        """The current fp16 loss scale, a 0-d tensor (no host sync), for a penalty's inner autograd.grad
+        (see wgangp.penalties.squared_gradient_norms); None unless training in 16-mixed."""
+        scaler = self._grad_scaler()
+        return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
+
+    def critic_step(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        opt_d: torch.optim.Optimizer,
+        rng: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """One critic update on a real and a fake batch (Alg. 1 l.6-9, then clipping where the objective
+        clips); returns the step's loss terms. The Fig. 1a experiment calls it with its own fake points."""
+        # l.6-7; an unconditional step calls critic_terms as objectives written before labels define it
+        terms = self.critic_terms(real, fake, rng) if labels is None else self.critic_terms(real, fake, rng, labels)
+        self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
+        self.after_critic_step()
+        _weights_changed()
+        return terms
+
+    def train_iteration(
+        self,
+        real: Tensor,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        rng: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """One generator iteration of Alg. 1 on real batches (n_critic, m, *data_shape).
+
+        `labels` (n_critic, m) int64: the real batches' classes in a class-conditional run (else None).
+        Each critic step generates its fakes with the real batch's labels, so every real/fake pair and
+        its interpolate share one class (the released gan_cifar_resnet.py); the generator step draws its
+        labels uniformly from `rng`, the step's own stream, so a resumed run draws the same ones.
+
+        Returns the detached loss terms: critic terms averaged over the n_critic steps, and the
+        generator terms.
+        """
+        if real.size(0) != self.n_critic:
+            raise ValueError(
+                f"the batch holds {real.size(0)} real batches but n_critic={self.n_critic}: the data module must "
+                "deliver one fresh real batch per critic step (conf/train.yaml: data.batches_per_step)"
+            )
+        if self.update != "alternating":  # simultaneous | extragradient | optimistic
+            return joint_train_iteration(self, real, opt_g, opt_d, rng)
+        m = real.size(1)
+        sums: dict[str, Tensor] = {}
+        for t in range(self.n_critic):  # Alg. 1 l.2
+            z = self.sample_latent(m, rng)  # l.4: fresh z for every critic step
+            y = None if labels is None else labels[t]  # (m,)
+            with torch.no_grad():
+                fake = self.generate(z, y)  # l.5; no generator graph in critic steps
+            terms = self.critic_step(real[t], fake, opt_d, rng, y)  # l.6-9
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.detach()
+        out = {k: v / self.n_critic for k, v in sums.items()}
+
+        z = self.sample_latent(self.generator_batch_size or m, rng)  # l.11
+        y = None if labels is None else self.sample_labels(z.size(0), rng)  # after z: unconditional draws unchanged
+        with frozen(self.critic):  # the generator step needs no critic weight gradients
+            g_terms = self.generator_step_terms(real[-1], z, y)
+        self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
+        _weights_changed()
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, GANDDPStrategy):
+            strategy.broadcast_buffers(self)  # batch norm running statistics: rank 0's, as DDP keeps them
+        out.update({k: v.detach() for k, v in g_terms.items()})
+        return out
+
+    def step_rng(self) -> torch.Generator:
+        """The noise stream of the current generator iteration (z and epsilon draws)."""
+        return step_generator(self.seed, self.generator_iter, NOISE, self.device)
+
+    def apply_lr_schedule(self) -> None:
+        """Set both optimizers' lr to the schedule's for the current generator iteration (objective.lr_decay):
+        each param group's configured lr (`initial_lr`, set in on_train_start) times wgangp.schedules.lr_factor."""
+        if self.lr_decay == "none":
+            return
+        factor = lr_factor(self.lr_decay, self.generator_iter, self.lr_decay_iters)
+        for opt in self.optimizers(use_pl_optimizer=False):
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        self.apply_lr_schedule()  # stateless in the iteration, so exact on resume
+        # One step counter: only the generator's step goes through Lightning's wrapper (see the module doc).
+        labels = batch_labels(batch, self) if self.uses_labels else None  # (n_critic, m) or None
+        terms = self.train_iteration(batch["real"], opt_g, opt_d.optimizer, self.step_rng(), labels)
+        if self.ema_generator is not None:  # after the step, before callbacks evaluate or checkpoint it
+            update_ema(self.ema_generator, self.generator, self.generator_iter, self.generator_ema_start)
+        self._track_finite(terms)
+        # Host syncs (the finiteness check, logging) happen every trainer.log_every_n_steps generator
+        # iterations only, except on the CPU, where a sync costs nothing and the guard stops at once.
+        every = self.trainer.log_every_n_steps
+        log_now = bool(every) and self.generator_iter % every == 0
+        if log_now or self.device.type == "cpu":
+            self.check_finite()
+        if log_now:
+            self.log_metrics({**{f"train/{k}": v for k, v in terms.items()}, "train/lr": opt_g.param_groups[0]["lr"]})
+            if "w_estimate" in terms:
+                self.log("w_est", terms["w_estimate"], prog_bar=True, logger=False, on_step=True)
+
+    # ---- NaN guard ---------------------------------------------------------------------------
+    def _track_finite(self, terms: dict[str, Tensor]) -> None:
+        """Record, without a host sync, the first iteration whose loss terms are not all finite."""
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+        bad = ~torch.isfinite(values)  # (K,)
+        scaler = self._grad_scaler()
+        if scaler is not None:
+            # fp16: an overflow in a step is the scaler's business (it skips that step and halves the
+            # scale); the run has diverged only when overflows persist until the scale is below 1.
+            bad = bad & (scaler.scale(torch.ones((), device=values.device)) < 1)
+        if self._first_nonfinite_iter is None:
+            self._term_names = list(terms)
+            self._first_nonfinite_iter = torch.full((), -1, dtype=torch.long, device=values.device)
+            self._first_nonfinite_terms = torch.zeros_like(bad)
+        first = (self._first_nonfinite_iter < 0) & bad.any()
+        self._first_nonfinite_iter = torch.where(first, self.generator_iter, self._first_nonfinite_iter)
+        self._first_nonfinite_terms = torch.where(first, bad, self._first_nonfinite_terms)
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteError naming the first bad iteration and terms (called before every checkpoint)."""
+        if self._first_nonfinite_iter is None or int(self._first_nonfinite_iter) < 0:
+            return
+        names = [f"train/{n}" for n, b in zip(self._term_names, self._first_nonfinite_terms.tolist(), strict=True) if b]
+        # which checkpoint holds the last good state is the caller's to add (wgangp.train knows the run's)
+        raise NonFiniteError(
+            f"non-finite {', '.join(names)} at generator iteration {int(self._first_nonfinite_iter)}: training "
+            "stopped and no checkpoint was written after it. Lower the learning rate or check the data and the "
+            "model's output scale; rerun with trainer.detect_anomaly=true to find the operation that produced it."
+        )
+
+    def log_metrics(self, metrics: dict[str, Tensor | float]) -> None:
+        """Write metrics to every logger at step = completed generator iterations."""
+        values = {k: float(v) for k, v in metrics.items()}
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.generator_iter)
+
+    # ---- checkpoint state --------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["wgangp"] = {
+            "format": CHECKPOINT_FORMAT,
+            "generator_iter": self.generator_iter,
+            "data_shape": list(self.generator.data_shape),
+            "run_config": self.run_config,
+            "rng_states": _rng_states(),
+        }
+
+    def on_fit_start(self) -> None:
+        check_update_supported(self.update, self._trainer)  # fp16 and DDP: refused before any step
+
+    def on_train_start(self) -> None:
+        """Train with the configured optimizer hyperparameters, also after a resume.
+
+        Lightning restores the checkpoint's optimizer states (moments and param_groups) before training
+        starts, which would bring back the checkpoint's lr, betas, weight decay ...; the run config records
+        this run's. So every hyperparameter of freshly configured optimizers (configure_optimizers, on the
+        same parameters) replaces the restored one, and a change is logged. The configured lr is also kept as
+        `initial_lr`, the base of objective.lr_decay's schedule, which then sets the lr of the resumed iteration
+        (a scheduled lr in the checkpoint is not a change). A no-op on a fresh run without a schedule.
+        """
+        for name, opt, fresh in zip(
+            ("generator", "critic"), self.optimizers(use_pl_optimizer=False), self.configure_optimizers(), strict=True
+        ):
+            for group, configured in zip(opt.param_groups, fresh.param_groups, strict=True):
+                for key, value in configured.items():
+                    restored = group.get("initial_lr", group.get(key)) if key == "lr" else group.get(key)
+                    if key != "params" and restored != value:
+                        log.info(
+                            "%s optimizer: %s %s from the checkpoint -> %s as configured",
+                            name,
+                            key,
+                            restored,
+                            value,
+                        )
+                    if key != "params":
+                        group[key] = value
+                group["initial_lr"] = configured["lr"]
+        self.apply_lr_schedule()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        info = checkpoint.get("wgangp")
+        if info is None:
+            raise ValueError("this checkpoint was not written by wgangp (it has no 'wgangp' section)")
+        # generator_iter is Lightning's global_step, restored by Lightning with its loops' state
+        _set_rng_states(info["rng_states"])

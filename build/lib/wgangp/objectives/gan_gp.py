@@ -1,0 +1,50 @@
+"""The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (the GAN + gradient
+penalty note, shared/paper/002_*)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from wgangp.losses import gan_discriminator_loss, gan_generator_loss
+from wgangp.objectives.base import GANObjective
+from wgangp.penalties import penalty_weight
+
+
+class GANGP(GANObjective):
+    """Discriminator: sigmoid cross-entropy on logits + gp_weight * E[(||grad D(x_hat)||_2 - 1)^2] on
+    real/fake interpolates (the penalty on the logit); generator: non-saturating.
+
+    Args:
+        gp_weight: lambda (the GAN + gradient penalty note compares 1 and 10).
+        gp_weight_schedule, gp_weight_max: "constant" or the R1 note's "adaptive" lambda, as in WGANGP.
+        **kwargs: the loop's arguments (see GANObjective).
+    """
+
+    uses_gradient_penalty = True
+
+    def __init__(
+        self, *, gp_weight: float = 10.0, gp_weight_schedule: str = "constant", gp_weight_max: float = 10.0, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.gp_weight = float(gp_weight)
+        self.gp_weight_schedule = str(gp_weight_schedule)
+        self.gp_weight_max = float(gp_weight_max)
+
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
+        penalty, norms = self.interpolate_penalty(real, fake, rng, labels)  # as Alg. 1 l.4-6
+        weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
+        return {
+            "critic_loss": gan_discriminator_loss(d_real, d_fake) + weight * penalty,
+            "gradient_penalty": penalty,  # unweighted
+            "gp_weight": weight,  # the lambda used
+            "grad_norm": norms.mean(),
+            "d_real": torch.sigmoid(d_real).mean(),
+            "d_fake": torch.sigmoid(d_fake).mean(),
+        }
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        return {"generator_loss": gan_generator_loss(d_fake)}

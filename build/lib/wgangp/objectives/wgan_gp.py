@@ -1,0 +1,60 @@
+"""WGAN with gradient penalty (paper Eq. 3, Algorithm 1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
+from wgangp.objectives.base import GANObjective
+from wgangp.penalties import penalty_weight
+
+
+class WGANGP(GANObjective):
+    """Critic loss E[D(fake)] - E[D(real)] + gp_weight * E[(||grad D(x_hat)||_2 - 1)^2].
+
+    Args:
+        gp_weight: lambda of Eq. 3 (10 in every experiment of the paper).
+        one_sided: penalise only norms above 1, max(0, ||grad|| - 1)^2 (App. C).
+        gp_weight_schedule: "constant" (lambda = gp_weight) or "adaptive": lambda = clip(penalty, 0,
+            gp_weight_max), the R1 note's dynamic scaling, held constant in the backward pass
+            (wgangp.penalties.penalty_weight says why); gp_weight is then unused.
+        gp_weight_max: the adaptive lambda's upper bound (10 in the note).
+        **kwargs: the loop's arguments (see GANObjective).
+    """
+
+    uses_gradient_penalty = True
+    supports_feature_matching = False  # the generator minimises the W1 estimate itself
+
+    def __init__(
+        self,
+        *,
+        gp_weight: float = 10.0,
+        one_sided: bool = False,
+        gp_weight_schedule: str = "constant",
+        gp_weight_max: float = 10.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.gp_weight = float(gp_weight)
+        self.one_sided = bool(one_sided)
+        self.gp_weight_schedule = str(gp_weight_schedule)
+        self.gp_weight_max = float(gp_weight_max)
+
+    def critic_terms(
+        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        d_real, d_fake = self.critic_scores(real, fake, labels)
+        penalty, norms = self.interpolate_penalty(real, fake, rng, labels, one_sided=self.one_sided)  # l.4-6
+        weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
+        critic_loss = wasserstein_critic_loss(d_real, d_fake)
+        return {
+            "critic_loss": critic_loss + weight * penalty,  # l.7, averaged over the batch
+            "w_estimate": -critic_loss,  # E[D(real)] - E[D(fake)], the negative critic loss w/o penalty
+            "gradient_penalty": penalty,  # unweighted
+            "gp_weight": weight,  # the lambda used
+            "grad_norm": norms.mean(),
+        }
+
+    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
+        return {"generator_loss": wasserstein_generator_loss(d_fake)}
