@@ -153,7 +153,7 @@ def _foreach_adam(objective: GANObjective) -> None:
 
 
 def _two_critic_forwards(objective: GANObjective) -> None:
-    objective.critic_scores = lambda real, fake, labels=None: (objective.critic(real), objective.critic(fake))
+    objective.joint_critic_forward = False
 
 
 # The project's levers, each undone alone in a `bare` variant of the toy step (--ablations): the row's

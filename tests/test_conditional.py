@@ -18,6 +18,7 @@ from wgangp.metrics.conditional import code_purity, frechet_distance, gaussian_f
 from wgangp.nets.conditional import DCGANProjectionCritic, ResNetProjectionCritic
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.objectives.acgan import WGANGPACGAN
+from wgangp.objectives.engine import critic_terms, generator_terms
 from wgangp.objectives.infogan import InfoGAN
 from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
@@ -162,7 +163,7 @@ def test_acgan_terms_match_the_released_formulas_on_tiny_tensors():
     obj = WGANGPACGAN(**_acgan_parts(), gp_weight=10.0, acgan_scale=1.0, acgan_scale_g=0.1)
     real, fake = torch.tensor([[1.0, 2.0], [0.0, -1.0]]), torch.tensor([[0.5, 0.5], [2.0, 0.0]])
     labels = torch.tensor([0, 2])
-    terms = obj.critic_terms(real, fake, step_generator(0, 0, NOISE), labels)
+    terms = critic_terms(obj, real, fake, step_generator(0, 0, NOISE), labels)
     w = torch.tensor([0.5, -1.0])
     wgan = (fake @ w).mean() - (real @ w).mean()  # -1.25 + 0.25 ... by hand: D(real) = (-1.5, 1), D(fake) = (-0.25, 1)
     torch.testing.assert_close(wgan, torch.tensor(0.375 - (-0.25)))
@@ -174,7 +175,7 @@ def test_acgan_terms_match_the_released_formulas_on_tiny_tensors():
     torch.testing.assert_close(terms["acgan_real_accuracy"], torch.tensor(0.5))  # argmax (1, 2) vs (0, 2)
 
     z, y = torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 0])
-    g = obj.generator_loss_terms(z, y)
+    g = generator_terms(obj, None, z, None, y)
     x = z + y.unsqueeze(1)  # (1, 2), (1, 0)
     g_ce = F.cross_entropy(x @ obj.critic.cls.T, y)
     torch.testing.assert_close(g["generator_loss"], -(x @ w).mean() + 0.1 * g_ce)
@@ -190,7 +191,7 @@ def test_a_conditional_objective_refuses_the_joint_update_rules_naming_alternati
 def test_acgan_penalty_sees_the_wgan_score_only():
     obj = WGANGPACGAN(**_acgan_parts())
     real, fake, labels = torch.randn(4, 2), torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
-    terms = obj.critic_terms(real, fake, step_generator(0, 0, NOISE), labels)
+    terms = critic_terms(obj, real, fake, step_generator(0, 0, NOISE), labels)
     expected = gradient_penalty(obj.critic, real, fake, eps=obj.sample_uniform(4, step_generator(0, 0, NOISE)))
     torch.testing.assert_close(terms["gradient_penalty"], expected)
 
@@ -223,7 +224,7 @@ def test_infogan_generator_loss_adds_the_weighted_info_term_and_its_latent_carri
     one_hot = z[:, 11:15]
     assert torch.equal(one_hot.sum(1), torch.ones(64)) and set(one_hot.unique().tolist()) == {0.0, 1.0}
     assert z[:, 15].abs().max() <= 1  # U(-1, 1)
-    terms = obj.generator_loss_terms(z)
+    terms = generator_terms(obj, None, z)
     h = obj.critic.features(obj.generator(z))
     info, _ = obj.latent_codes.info_loss(obj.q_head(h), z)
     gan = F.softplus(-obj.critic.head(h)).mean()  # non-saturating -log sigmoid(D(G(z)))

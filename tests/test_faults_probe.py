@@ -290,3 +290,30 @@ def test_the_memory_check_sees_an_address_space_limit():
     assert out.stdout.strip() == "True the address-space limit RLIMIT_AS (ulimit -v) less what this process maps", (
         out.stderr
     )
+
+
+def test_eval_of_an_image_run_without_inception_weights_is_one_paragraph(tmp_path):
+    run = tmp_path / "run"
+    image = ["data=digits", "model=mlp", "model.generator.width=16", "model.critic.width=16", "debug=fast"]
+    train(compose_config(run, [*image, "generator_iters=1"]))  # training only warns: IS/FID/KID are off
+    out = run_cli(
+        "eval.py", f"ckpt_path={run / 'checkpoints/last.ckpt'}", "num_samples=20", f"out={tmp_path / 'e.json'}",
+        env={"WGANGP_INCEPTION_WEIGHTS": str(tmp_path / "absent.pth")},
+    )  # fmt: skip
+    assert_one_paragraph(out, 2, f"Inception weights not found at {tmp_path / 'absent.pth'}", "Download")
+    assert not (tmp_path / "e.json").exists()
+
+
+def test_training_under_an_address_space_limit_is_refused_by_the_memory_check(tmp_path):
+    code = (
+        "import resource, sys;"
+        "resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, resource.RLIM_INFINITY));"
+        "sys.argv = ['train.py', *sys.argv[1:]];"
+        "from wgangp.train import main; main()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *TINY, "data.batch_size=500000", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "PYTHONPATH": "src"},
+    )  # fmt: skip
+    assert_one_paragraph(out, 2, "data.batch_size=500000 needs about", "the address-space limit RLIMIT_AS")
+    assert not (tmp_path / "run/checkpoints").exists()

@@ -5,6 +5,8 @@ from functools import partial
 import torch
 
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
+from wgangp.objectives.engine import critic_terms
+from wgangp.objectives.step import Step
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.rng import step_generator
 
@@ -71,13 +73,13 @@ def test_each_critic_step_gets_its_own_real_batch_fresh_z_and_eps():
     obj = make_objective(n_critic=3)
     opt_g, opt_d = obj.configure_optimizers()
     calls = []
-    original = obj.critic_terms
+    original = obj.critic_loss
 
-    def spy(real, fake, rng):
-        calls.append((real.clone(), fake.clone()))
-        return original(real, fake, rng)
+    def spy(s):
+        calls.append((s.real.clone(), s.fake.clone()))
+        return original(s)
 
-    obj.critic_terms = spy
+    obj.critic_loss = spy
     eps_draws = []
     sample_uniform = obj.sample_uniform
     obj.sample_uniform = lambda n, rng: eps_draws.append(sample_uniform(n, rng)) or eps_draws[-1]
@@ -105,7 +107,7 @@ def test_iteration_is_a_pure_function_of_weights_data_and_step_seed():
 def test_critic_loss_terms_match_equation_3():
     obj = make_objective()
     real, fake = torch.randn(16, 2), torch.randn(16, 2)
-    terms = obj.critic_terms(real, fake, step_generator(0, 0, 1))
+    terms = critic_terms(obj, real, fake, step_generator(0, 0, 1))
     w = obj.critic(real).mean() - obj.critic(fake).mean()
     torch.testing.assert_close(terms["w_estimate"], w)
     torch.testing.assert_close(terms["critic_loss"], -w + obj.gp_weight * terms["gradient_penalty"])
@@ -129,15 +131,17 @@ def test_a_penalised_critic_scores_real_and_fake_in_one_forward_and_any_other_in
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     calls = []
     handle = obj.critic.register_forward_hook(lambda m, args, out: calls.append(args[0].size(0)))
-    d_real, d_fake = obj.critic_scores(real, fake)
+    s = Step(obj, real, fake, None, step_generator(0, 0, 1), of_critic=True)
+    d_real, d_fake = s.d_real, s.d_fake
     handle.remove()
     assert calls == [16]  # one forward over cat([real, fake])
     torch.testing.assert_close(d_real, obj.critic(real))  # the same per-sample scores as two forwards
     torch.testing.assert_close(d_fake, obj.critic(fake))
 
     # an unpenalised objective's critic may hold batch norm: real and fake keep their own statistics
-    obj.uses_gradient_penalty = False
+    obj.uses_gradient_penalty = obj.joint_critic_forward = False
     obj.critic = _BatchNormCritic()
-    d_real, d_fake = obj.critic_scores(real, fake)
+    s = Step(obj, real, fake, None, step_generator(0, 0, 1), of_critic=True)
+    d_real, d_fake = s.d_real, s.d_fake
     assert obj.critic.batches == [8, 8]
     torch.testing.assert_close(d_real, torch.nn.functional.batch_norm(real, None, None, training=True).sum(1))

@@ -16,6 +16,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import nn
 
 from wgangp.build import build
+from wgangp.objectives.engine import critic_terms
 from wgangp.objectives.wgan_gp import WGANGP
 from wgangp.penalties import gradient_penalty, input_gradient_norms, r1_penalty
 from wgangp.precision import (
@@ -99,11 +100,11 @@ def test_objective_passes_the_grad_scaler_scale_to_the_penalty():
     scaler = torch.amp.GradScaler("cpu", init_scale=512.0)
     objective._trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=scaler), world_size=1, global_rank=0)
     real, fake = torch.randn(5, 4), torch.randn(5, 4)
-    terms = objective.critic_terms(real, fake, torch.Generator().manual_seed(0))
+    terms = critic_terms(objective, real, fake, torch.Generator().manual_seed(0))
     torch.testing.assert_close(objective.penalty_grad_scale(), torch.tensor(512.0))
     assert torch.equal(critic.seen[-1], torch.full((5, 1), 512.0))  # the penalty's inner gradient, scaled
     objective._trainer = None
-    unscaled = objective.critic_terms(real, fake, torch.Generator().manual_seed(0))
+    unscaled = critic_terms(objective, real, fake, torch.Generator().manual_seed(0))
     torch.testing.assert_close(terms["gradient_penalty"], unscaled["gradient_penalty"], rtol=1e-6, atol=0)
 
 
@@ -224,14 +225,14 @@ def test_every_step_of_an_iteration_sees_the_weights_the_step_before_left_under_
     generator.latent_dim = 2
     objective = WGANGP(generator=generator, critic=critic, optimizer=partial(torch.optim.SGD, lr=0.5), n_critic=2)
     probe, seen, after_step = torch.randn(3, 4), [], []
-    critic_terms = objective.critic_terms
+    critic_loss = objective.critic_loss
 
-    def recording_terms(real, fake, rng):
+    def recording_loss(s):
         with torch.no_grad():
             seen.append(critic(probe).float())  # the critic as this step's forward sees it
-        return critic_terms(real, fake, rng)
+        return critic_loss(s)
 
-    objective.critic_terms = recording_terms
+    objective.critic_loss = recording_loss
     objective.after_critic_step = lambda: after_step.append(copy.deepcopy(critic))
     opt_g, opt_d = objective.configure_optimizers()
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -126,8 +126,8 @@ def test_every_objective_steps_both_players_under_each_joint_rule(tiny_config):
 def test_the_joint_rules_draw_the_generator_batch_of_its_own_size(tiny_config, update):
     cfg = tiny_config("objective=wgan_gp", f"objective.update={update}", "objective.generator_batch_size=16")
     obj = tiny_objective(cfg)
-    sizes, step_terms = [], obj.generator_step_terms
-    obj.generator_step_terms = lambda real, z, labels=None: sizes.append(len(z)) or step_terms(real, z, labels)
+    sizes, generator_loss = [], obj.generator_loss
+    obj.generator_loss = lambda s: sizes.append(len(s.z)) or generator_loss(s)
     opt_g, opt_d = obj.configure_optimizers()
     obj.train_iteration(torch.randn(obj.n_critic, 8, 2), opt_g, opt_d, step_generator(0, 0, 1))
     assert sizes and set(sizes) == {16}  # not the critic's 8

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from wgangp.objectives.base import GANObjective
+from wgangp.objectives.step import Step
 
 
 class MarginHinge(GANObjective):
@@ -17,12 +17,9 @@ class MarginHinge(GANObjective):
         super().__init__(**kwargs)
         self.margin = float(margin)
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake, labels)
-        loss = F.relu(self.margin - d_real).mean() + F.relu(self.margin + d_fake).mean()
-        return {"critic_loss": loss, "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        loss = F.relu(self.margin - s.d_real).mean() + F.relu(self.margin + s.d_fake).mean()
+        return {"loss": loss, "d_real": s.d_real.mean(), "d_fake": s.d_fake.mean()}  # logged as train/...
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        return {"generator_loss": -d_fake.mean()}
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        return {"loss": -s.d_fake.mean()}
