@@ -312,8 +312,8 @@ def test_training_under_an_address_space_limit_is_refused_by_the_memory_check(tm
         "from wgangp.train import main; main()"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, *TINY, "data.batch_size=500000", f"hydra.run.dir={tmp_path / 'run'}"],
+        [sys.executable, "-c", code, *TINY, "data.batch_size=5000000", f"hydra.run.dir={tmp_path / 'run'}"],
         capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "PYTHONPATH": "src"},
     )  # fmt: skip
-    assert_one_paragraph(out, 2, "data.batch_size=500000 needs about", "the address-space limit RLIMIT_AS")
+    assert_one_paragraph(out, 2, "data.batch_size=5000000 needs about", "the address-space limit RLIMIT_AS")
     assert not (tmp_path / "run/checkpoints").exists()
