@@ -6,8 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
+from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
+from conftest import CONF_DIR, compose_config, conf_options
 from wgangp.evaluation.base import Evaluator
 from wgangp.evaluation.callback import PeriodicEvaluation
 from wgangp.train import train
@@ -163,3 +166,19 @@ def test_quality_scores_under_ddp_equal_one_process(tmp_path):
     assert set(single) == {"val/inception_score", "val/inception_score_std", "val/fid", "val/kid", "val/kid_std"}
     for name, value in single.items():
         assert rank0[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.parametrize("option", conf_options("evaluator"))
+def test_every_evaluator_config_builds_an_evaluator_that_some_data_set_selects(tmp_path, option):
+    """conf/evaluator/ enumerated like conf/objective/ and conf/model/: a new evaluator YAML is tested without
+    editing a list. At least one data set must select it (under any name), and it must build there: its
+    _target_ an Evaluator, its fields the constructor's."""
+    target = yaml.safe_load((CONF_DIR / "evaluator" / f"{option}.yaml").read_text())["_target_"]
+    for data in conf_options("data"):
+        cfg = compose_config(tmp_path, [f"data={data}", *(["data.path=x.txt"] if data == "text" else [])])
+        chosen = [name for name, node in cfg.evaluators.items() if node is not None and node._target_ == target]
+        if chosen:
+            evaluator = instantiate(cfg.evaluators[chosen[0]])
+            assert isinstance(evaluator, Evaluator) and evaluator.every_n_iters >= 0
+            return
+    pytest.fail(f"no conf/data/*.yaml selects conf/evaluator/{option}.yaml ({target})")
