@@ -31,3 +31,16 @@ def without_read_override() -> list[str] | None:
     if setpriv is None:
         return None
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def run_main(main, argv: list[str], capsys) -> subprocess.CompletedProcess:
+    """A command line's `main(argv)` called in this process, as run_cli would run it in a new one: its exit code
+    (SystemExit's, 0 on return) and what it printed (capsys). For error messages, where a new interpreter adds
+    only seconds."""
+    capsys.readouterr()  # what came before is not this command's
+    try:
+        code = main(argv) or 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY, run_cli
-from faults import assert_one_paragraph
+from faults import assert_one_paragraph, run_main
+from wgangp.cli_sample import main as sample_main
 from wgangp.errors import OutputWriteError
 from wgangp.plots import save_curve
 from wgangp.train import train
@@ -23,28 +24,33 @@ def toy_ckpt(tmp_path_factory):
     return run / "checkpoints/last.ckpt"
 
 
+def sample_cli(capsys, *argv: str):
+    """src/sample.py's main in this process (tests/faults.run_main)."""
+    return run_main(sample_main, list(argv), capsys)
+
+
 @pytest.mark.parametrize("n", ["0", "-5", "2.5"])
-def test_sample_refuses_a_count_that_is_not_positive(toy_ckpt, tmp_path, n):
-    out = run_cli("sample.py", f"ckpt_path={toy_ckpt}", f"num_samples={n}", f"out={tmp_path / 's.npy'}")
+def test_sample_refuses_a_count_that_is_not_positive(toy_ckpt, tmp_path, n, capsys):
+    out = sample_cli(capsys, f"ckpt_path={toy_ckpt}", f"num_samples={n}", f"out={tmp_path / 's.npy'}")
     assert_one_paragraph(out, 2, f"num_samples={n} is invalid: it must be an integer >= 1")
     assert not (tmp_path / "s.npy").exists() and out.stdout == ""
 
 
-def test_sample_path_errors_go_to_stderr(toy_ckpt, tmp_path):
-    out = run_cli("sample.py", f"ckpt_path={tmp_path / 'missing.ckpt'}")
+def test_sample_path_errors_go_to_stderr(toy_ckpt, tmp_path, capsys):
+    out = sample_cli(capsys, f"ckpt_path={tmp_path / 'missing.ckpt'}")
     assert_one_paragraph(out, 2, "missing.ckpt does not exist")
-    out = run_cli("sample.py", f"ckpt_path={toy_ckpt.parent}")
+    out = sample_cli(capsys, f"ckpt_path={toy_ckpt.parent}")
     assert_one_paragraph(out, 2, "is a folder, not a checkpoint file", "last.ckpt")
-    out = run_cli("sample.py", f"ckpt_path={toy_ckpt}", "num_sample=3")
+    out = sample_cli(capsys, f"ckpt_path={toy_ckpt}", "num_sample=3")
     assert_one_paragraph(out, 2, "num_sample", "usage: python src/sample.py")
-    out = run_cli("sample.py", f"ckpt_path={toy_ckpt}", f"out={tmp_path / 's.jpg'}")
+    out = sample_cli(capsys, f"ckpt_path={toy_ckpt}", f"out={tmp_path / 's.jpg'}")
     assert_one_paragraph(out, 2, "use .npy or .pt, or .png")
 
 
-def test_a_full_disk_while_writing_samples_or_a_plot(toy_ckpt):
-    out = run_cli("sample.py", f"ckpt_path={toy_ckpt}", "num_samples=8", "out=/dev/full")
+def test_a_full_disk_while_writing_samples_or_a_plot(toy_ckpt, capsys):
+    out = sample_cli(capsys, f"ckpt_path={toy_ckpt}", "num_samples=8", "out=/dev/full")
     assert out.returncode != 0  # /dev/full has no suffix: refused before writing
-    out = run_cli("sample.py", f"ckpt_path={toy_ckpt}", "num_samples=8", "out=/dev/full/s.npy")
+    out = sample_cli(capsys, f"ckpt_path={toy_ckpt}", "num_samples=8", "out=/dev/full/s.npy")
     assert_one_paragraph(out, 4, "could not write the samples file /dev/full/s.npy", "choose a writable location")
     with pytest.raises(OutputWriteError, match=r"could not write the plot /dev/full \(No space left on device\)"):
         save_curve(Path("/dev/full"), [1, 2], [1.0, 2.0], "w")  # a full disk

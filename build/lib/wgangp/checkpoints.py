@@ -28,15 +28,13 @@ CHECKPOINT_FORMAT = 2
 FIX = "pass a checkpoint a wgangp run wrote (<run dir>/checkpoints/last.ckpt or iter_NNNNNNN.ckpt)"
 
 
-def load_checkpoint(ckpt_path: str | Path, run_config: dict | None = None) -> dict:
+def load_checkpoint(ckpt_path: str | Path) -> dict:
     """torch.load a wgangp checkpoint on the CPU with weights_only=True, and check what it holds.
-
-    `run_config`: the configuration of the run that will use the checkpoint (train's resume, which compares the
-    stored configuration with it and builds from its own): the classes it names are trusted too.
 
     Raises UserInputError naming the file, what is wrong with it (missing, unreadable, truncated or not a torch
     checkpoint, holding objects other than tensors and plain values, not written by wgangp, a stored run
-    configuration that names classes the project's config tree does not) and what to pass instead.
+    configuration without its nets or with interpolations) and what to pass instead. What a caller builds from the
+    stored configuration it first passes through `check_buildable`.
     """
     path = Path(ckpt_path)
     if not path.is_file():
@@ -56,7 +54,7 @@ def load_checkpoint(ckpt_path: str | Path, run_config: dict | None = None) -> di
             f"checkpoint {path} is a torch file but not a wgangp training checkpoint (it lacks "
             f"{', '.join(lacking)}); {FIX}."
         )
-    check_run_config(info["run_config"], path, run_config)
+    check_run_config(info["run_config"], path)
     shape = info["data_shape"]
     if not (isinstance(shape, list) and shape and all(isinstance(s, int) and s > 0 for s in shape)):
         raise UserInputError(f"checkpoint {path} has a damaged wgangp.data_shape ({shape!r}); {FIX}.")
@@ -108,16 +106,28 @@ def _interpolations(node: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if isinstance(node, str) and "${" in node else []
 
 
-def check_run_config(run_config: Any, path: Path, trusted_config: dict | None = None) -> None:
-    """Refuse a stored run configuration that could choose code: one naming a class or function that neither the
-    project's config tree nor `trusted_config` names, or holding an interpolation (resolvers read the environment
-    and more)."""
+def check_run_config(run_config: Any, path: Path) -> None:
+    """Refuse a stored run configuration without its generator's config, or holding an interpolation (resolvers
+    read the environment and more; wgangp stores the resolved configuration)."""
     if not isinstance(run_config, dict) or not isinstance((run_config.get("model") or {}).get("generator"), dict):
         raise UserInputError(
             f"checkpoint {path} has no usable run configuration (wgangp.run_config.model.generator is missing), "
             f"so its nets cannot be rebuilt; {FIX}."
         )
-    foreign = untrusted_names(run_config, trusted_config)
+    interpolated = _interpolations(run_config)
+    if interpolated:
+        raise UserInputError(
+            f"checkpoint {path} holds unresolved interpolations in its run configuration "
+            f"({', '.join(interpolated[:3])}), which wgangp never writes (it stores the resolved configuration), "
+            f"so it was not loaded; {FIX}."
+        )
+
+
+def check_buildable(config: Any, path: str | Path) -> None:
+    """Refuse to build from `config` (a part of a checkpoint's stored run configuration) when it names a class or
+    function that neither the project's config tree nor a trusted user config directory names: building it could
+    run any code (Hydra's instantiate imports and calls whatever `_target_` says)."""
+    foreign = untrusted_names(config)
     if foreign:
         raise UserInputError(
             f"checkpoint {path} names classes or functions that wgangp's config tree does not "
@@ -126,13 +136,6 @@ def check_run_config(run_config: Any, path: Path, trusted_config: dict | None = 
             "its conf/ YAML files) and those of a config directory you trust (src/eval.py --config-dir DIR, "
             f"src/sample.py config_dir=DIR, wgangp.config_tree.trust_config_dir(DIR)); {FIX}, and load files from "
             "others only if you trust them."
-        )
-    interpolated = _interpolations(run_config)
-    if interpolated:
-        raise UserInputError(
-            f"checkpoint {path} holds unresolved interpolations in its run configuration "
-            f"({', '.join(interpolated[:3])}), which wgangp never writes (it stores the resolved configuration), "
-            f"so it was not loaded; {FIX}."
         )
 
 

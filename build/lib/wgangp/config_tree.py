@@ -77,8 +77,8 @@ def trusted_names() -> frozenset[str]:
     return frozenset().union(*(_names_in(folder) for folder in (CONF_DIR, SWEEPS_DIR, *_user_dirs)))
 
 
-def untrusted_names(config: object, trusted_config: object = None) -> list[str]:
-    """`key=value` of every class name in `config` (a plain dict, e.g. a checkpoint's run configuration) that
-    neither the config tree nor `trusted_config` (a configuration composed from it) names, in order of appearance."""
-    trusted = trusted_names() | {value for _, value in _named(trusted_config)}
+def untrusted_names(config: object) -> list[str]:
+    """`key=value` of every class name in `config` (a plain dict, e.g. a checkpoint's run configuration) that the
+    config tree and the trusted user folders do not name, in order of appearance."""
+    trusted = trusted_names()
     return [f"{key}={value}" for key, value in _named(config) if value not in trusted]

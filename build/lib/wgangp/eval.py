@@ -20,14 +20,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from wgangp.build import build
-from wgangp.checkpoints import check_weights, load_checkpoint
+from wgangp.checkpoints import check_buildable, check_weights, load_checkpoint
 from wgangp.cli import entry_point
 from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
 from wgangp.config_tree import CONF_DIR, trust_config_dir
 from wgangp.errors import OutputWriteError, UserInputError, writing
-from wgangp.evaluation.base import Evaluator
+from wgangp.evaluation.base import Evaluator, eval_mode
 from wgangp.files import atomic_write_text
-from wgangp.sampling import eval_mode, use_ema
+from wgangp.sampling import use_ema
 
 log = logging.getLogger("wgangp")
 # What num_samples=null means (conf/eval.yaml): the usual 50K generated images for IS/FID/KID, and 2000 points per
@@ -53,6 +53,7 @@ def evaluate(cfg: DictConfig) -> dict:
     ckpt = load_checkpoint(ckpt_path)
     info = ckpt["wgangp"]
     run_config = info["run_config"]
+    check_buildable(run_config, ckpt_path)  # the data module, nets, objective and evaluators are built from it
     datamodule, objective = build(OmegaConf.create(run_config))  # the data module comes set up
     check_weights(ckpt["state_dict"], objective.state_dict(), ckpt_path, "the run's")
     objective.load_state_dict(ckpt["state_dict"])

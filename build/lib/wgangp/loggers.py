@@ -24,6 +24,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
 
 from wgangp.errors import writing
+from wgangp.files import replacing
 
 log = logging.getLogger("wgangp")
 
@@ -102,13 +103,11 @@ class _AppendingWriter(ExperimentWriter):
 
 def _rewrite(path: str, header: list[str], rows: list[dict[str, str]]) -> None:
     """Replace metrics.csv with `header` and `rows`, atomically (a temporary file renamed over it)."""
-    tmp = f"{path}.tmp"
-    with writing(path, "metrics log"):
+    with writing(path, "metrics log"), replacing(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=header)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
 
 
 class RunCSVLogger(CSVLogger):

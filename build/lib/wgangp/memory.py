@@ -1,6 +1,6 @@
 """Refuse, before training, a run whose generator iteration cannot fit in the device's free memory.
 
-A data.batch_size=10000000 toy run used to allocate for minutes until the OS killed it (issue 17).
+A data.batch_size=10000000 toy run used to allocate for minutes until the OS killed it.
 The estimate comes from a dry run of one critic step and one generator step on a copy of the
 objective at batch 2 and 4: the bytes autograd saves for the backward pass (activations, the
 penalty's double-backward graph) grow linearly in the batch, so two points give the per-sample
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from wgangp.errors import UserInputError
 from wgangp.host import SKIP_ENV, format_bytes, host_free_memory
-from wgangp.objectives.base import frozen
+from wgangp.objectives.engine import critic_terms, frozen, generator_terms
 from wgangp.rng import NOISE, step_generator
 
 # Peak memory over saved-for-backward bytes: the backward pass's gradient buffers and the allocator's
@@ -65,12 +65,11 @@ def _step_bytes(objective, batch: int, data_shape: tuple[int, ...]) -> int:
     real = torch.randn(batch, *data_shape, generator=rng)  # data-shaped floats stand in for real data
     z = objective.sample_latent(batch, rng)
     labels = objective.sample_labels(batch, rng) if objective.uses_labels else None  # class-conditional runs
-    extra = {} if labels is None else {"labels": labels}
     with torch.no_grad():
         fake = objective.generate(z, labels)
-    critic = _saved_bytes(lambda: objective.critic_terms(real, fake, rng, **extra)["critic_loss"])
+    critic = _saved_bytes(lambda: critic_terms(objective, real, fake, rng, labels)["critic_loss"])  # the loop's
     with frozen(objective.critic):
-        generator = _saved_bytes(lambda: objective.generator_loss_terms(z, labels)["generator_loss"])
+        generator = _saved_bytes(lambda: generator_terms(objective, real, z, rng, labels)["generator_loss"])
     return int(BACKWARD_OVERHEAD * max(critic, generator)) + real.nbytes + fake.nbytes
 
 

@@ -125,7 +125,7 @@ def penalty_weight(
     penalty: Tensor, schedule: str = "constant", weight: float = 10.0, max_weight: float = 10.0
 ) -> Tensor:
     """The lambda multiplying a penalty: `weight` ("constant"), or the R1 note's dynamic scaling
-    ("adaptive", shared/paper/003_* Example 3): lambda = clip(penalty, 0, max_weight), the penalty's own
+    ("adaptive" Example 3): lambda = clip(penalty, 0, max_weight), the penalty's own
     current value, as a 0-d tensor (no host sync).
 
     The adaptive lambda is detached (a stop-gradient): the loss lambda * penalty then has the gradient

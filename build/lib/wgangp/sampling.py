@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import numbers
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from hydra.utils import get_class, instantiate
 from torch import nn
 
-from wgangp.checkpoints import check_weights, load_checkpoint
+from wgangp.checkpoints import check_buildable, check_weights, load_checkpoint
 from wgangp.config_checks import SAMPLE_RULES, Rule, count
 from wgangp.errors import UserInputError
 from wgangp.evaluation.inputs import draw_inputs, generate
@@ -22,21 +21,6 @@ from wgangp.host import SKIP_ENV, format_bytes, host_free_memory
 from wgangp.latents import LatentCodes
 from wgangp.nets.conditional import needs_labels, takes_labels
 from wgangp.rng import EVAL, step_generator
-
-
-@contextlib.contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Evaluate `modules` in eval mode inside the block and give each back its own mode after it
-    (the callbacks score a generator or critic mid-training)."""
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.train(mode)
-
 
 # Where the generator's weight average (objective.generator_ema, wgangp.ema) sits in the objective's state_dict.
 EMA_PREFIX = "ema_generator.module."
@@ -67,6 +51,7 @@ def load_generator(ckpt_path: str | Path, ema: bool | None = None) -> nn.Module:
     ckpt = load_checkpoint(ckpt_path)
     info = ckpt["wgangp"]
     config = info["run_config"]["model"]["generator"]
+    check_buildable(config, ckpt_path)  # what is built from a file may only be a class the config tree names
     # a class-conditional generator is built with the data's num_classes, which wgangp.build stored
     classes = {}
     if needs_labels(get_class(config["_target_"])):

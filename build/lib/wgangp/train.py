@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from wgangp.build import build
 from wgangp.callbacks.checkpoint import IterationCheckpoint
@@ -60,10 +60,9 @@ def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, f
     check_run_directory(output_dir, cfg.ckpt_path)  # a new run never writes over an earlier one's files
     runs_of_this_name = Path(cfg.paths.log_dir) / cfg.task_name / cfg.run_name  # the default layout's parent
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir, runs_of_this_name)
-    # the classes this run's own config names are trusted: a resume builds from it, never from the stored one
-    ckpt = (
-        load_checkpoint(ckpt_path, OmegaConf.to_container(cfg)) if ckpt_path else None
-    )  # weights_only; a bad file is a UserInputError
+    # weights_only, checked (a bad file is a UserInputError); a resume builds from this run's own config, never from
+    # the stored one, which it only compares
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
     if ckpt is not None:
         check_format(ckpt["wgangp"], ckpt_path)
         check_resume_compatible(ckpt["wgangp"]["run_config"], cfg, ckpt_path, ckpt["wgangp"]["generator_iter"])

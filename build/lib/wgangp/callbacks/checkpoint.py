@@ -4,7 +4,6 @@ and saved on SIGINT/SIGTERM before the run exits."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from wgangp.errors import CheckpointWriteError
+from wgangp.files import replacing
 from wgangp.loggers import logger_states
 
 
@@ -24,16 +24,10 @@ def atomic_save_checkpoint(trainer: L.Trainer, path: Path) -> None:
     Every rank must call this (Lightning synchronises inside save_checkpoint); rank 0 writes.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        trainer.save_checkpoint(tmp, weights_only=False)
-        if trainer.is_global_zero:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+        with replacing(path, commit=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         reason = e.strerror or e
         resume_from = _resume_point(path.parent) or _resumed_from(trainer)
         if resume_from is None:  # nothing for a resume to find: the run starts over

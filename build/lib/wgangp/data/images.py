@@ -154,7 +154,8 @@ class CIFAR10DataModule(GANDataModule):
 
         return (
             f"Get the release with data.download=true on a machine with internet access, or download "
-            f"{CIFAR10.url} and unpack it into {self.root}."
+            f"{CIFAR10.url} and unpack it into {self.root} (or point data.root=... at the folder holding "
+            f"{self.FOLDER}/)."
         )
 
     def prepare_data(self) -> None:

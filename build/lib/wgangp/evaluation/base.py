@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,17 @@ def device_of(module: nn.Module) -> torch.device:
 def in_chunks(fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """fn applied to consecutive chunks of x on fn's device, concatenated on the CPU in float32."""
     return torch.cat([fn(chunk).float().cpu() for chunk in x.split(batch_size)])
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Evaluate `modules` in eval mode inside the block and give each back its own mode after it
+    (the callbacks score a generator or critic mid-training)."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)

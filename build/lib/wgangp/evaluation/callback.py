@@ -12,8 +12,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from wgangp.evaluation.base import Artifact, Evaluator, Image, Table
-from wgangp.sampling import eval_mode
+from wgangp.evaluation.base import Artifact, Evaluator, Image, Table, eval_mode
 
 log = logging.getLogger("wgangp")
 

@@ -14,6 +14,7 @@ from torch import nn
 from wgangp.errors import MissingWeightsError
 from wgangp.evaluation.base import Evaluator, device_of
 from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
+from wgangp.files import replacing
 from wgangp.metrics.features import real_images, reference_stats_path
 from wgangp.metrics.quality import QualityScores
 from wgangp.rng import EVAL, step_generator
@@ -115,9 +116,8 @@ class ImageQuality(Evaluator):
             state = scores.real_state()
             if rank == 0:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
-                torch.save(state, tmp)
-                tmp.replace(path)  # atomic: two runs computing the same statistics never see half a file
+                with replacing(path) as tmp:  # two runs computing the same statistics never see half a file
+                    torch.save(state, tmp)
         scores.load_real_state(state, local=rank == 0)
         self._real_loaded = True
 

@@ -1,4 +1,4 @@
-"""The lecture notes' bilinear game min_x max_y f(x, y) = x y from (x0, y0) = (1, 0) (shared/paper/004_*,
+"""The lecture notes' bilinear game min_x max_y f(x, y) = x y from (x0, y0) = (1, 0) (
 "Non convergence of GAN training"), played by each update rule of wgangp.objectives.updates, the same
 functions that train the GANs (`objective.update`), each player with plain SGD at learning rate eta.
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from wgangp.data.finite import TensorSource
 from wgangp.errors import UserInputError
+from wgangp.files import replacing
 
 log = logging.getLogger("wgangp")
 
@@ -183,9 +184,8 @@ class ClassifierFeatures(nn.Module):
             "val_accuracy": accuracy,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        torch.save(saved, tmp)
-        tmp.replace(self.path)  # atomic: parallel sweep jobs never read half a file
+        with replacing(self.path) as tmp:  # parallel sweep jobs never read half a file
+            torch.save(saved, tmp)
         return saved
 
     @torch.no_grad()

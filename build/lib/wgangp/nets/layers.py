@@ -7,7 +7,7 @@ is taken per sample. Every critic takes `uses_penalty`; those with a `norm` pass
 `penalty_safe_norm`; `wgangp.build.build` supplies `uses_penalty` from the objective class's
 `uses_gradient_penalty` attribute.
 
-Spectral normalisation (Miyato et al. 2018; the R1 note, shared/paper/003_*, names it as the other way to
+Spectral normalisation (Miyato et al. 2018; the R1 note, names it as the other way to
 enforce the Lipschitz constraint): every critic takes `spectral_norm` (`model.critic.spectral_norm: true`)
 and, as the last step of its constructor, passes itself to `spectral_normalize`, the one implementation.
 """

@@ -3,10 +3,10 @@ as the released gan_cifar_resnet.py trains it with CONDITIONAL = ACGAN = True.""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wgangp.objectives.step import Step
 from wgangp.objectives.wgan_gp import WGANGP
 
 
@@ -37,22 +37,21 @@ class WGANGPACGAN(WGANGP):
         self.acgan_scale = float(acgan_scale)
         self.acgan_scale_g = float(acgan_scale_g)
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        terms = super().critic_terms(real, fake, rng, labels)  # WGAN-GP on the score head
-        _, logits = self.critic.scores_and_logits(real)  # (m, num_classes)
-        ce = F.cross_entropy(logits, labels)
-        terms["critic_loss"] = terms["critic_loss"] + self.acgan_scale * ce
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        terms = super().critic_loss(s)  # WGAN-GP on the score head
+        _, logits = self.critic.scores_and_logits(s.real)  # (m, num_classes)
+        ce = F.cross_entropy(logits, s.labels)
+        terms["loss"] = terms["loss"] + self.acgan_scale * ce
         terms["acgan_critic_ce"] = ce
-        terms["acgan_real_accuracy"] = (logits.argmax(1) == labels).float().mean()
+        terms["acgan_real_accuracy"] = (logits.argmax(1) == s.labels).float().mean()
         return terms
 
-    def generator_loss_terms(self, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
-        scores, logits = self.critic.scores_and_logits(self.generate(z, labels))
-        terms = self.generator_terms(scores)
-        ce = F.cross_entropy(logits, labels)
-        terms["generator_loss"] = terms["generator_loss"] + self.acgan_scale_g * ce
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        scores, logits = self.critic.scores_and_logits(s.fake)  # one trunk pass for the score and the classes
+        s.scored(d_fake=scores)
+        terms = super().generator_loss(s)
+        ce = F.cross_entropy(logits, s.labels)
+        terms["loss"] = terms["loss"] + self.acgan_scale_g * ce
         terms["acgan_generator_ce"] = ce
-        terms["acgan_fake_accuracy"] = (logits.argmax(1) == labels).float().mean()
+        terms["acgan_fake_accuracy"] = (logits.argmax(1) == s.labels).float().mean()
         return terms

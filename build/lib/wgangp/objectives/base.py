@@ -1,8 +1,10 @@
-"""The alternating critic/generator loop of Algorithm 1, shared by every objective.
+"""The Lightning side of every objective: the thin base an objective's class subclasses.
 
-A subclass is its loss and nothing else: `critic_terms` (and optionally `after_critic_step`) and
-`generator_terms`. The loop, optimizer wiring, per-step randomness, logging and checkpoint state
-live here. One training_step is one generator iteration: n_critic critic steps, then one generator
+A subclass is its loss and nothing else: `critic_loss(s)` and `generator_loss(s)` over a step
+(wgangp.objectives.step), and optionally `after_critic_step` (a projection such as weight clipping). The step
+itself, Alg. 1's loop and the joint update rules, is wgangp.objectives.engine; this base adapts it to Lightning:
+optimizers and their fp16 scaler, DDP, the lr schedule, the generator's weight average, the NaN guard, logging and
+checkpoint state. One training_step is one generator iteration: n_critic critic steps, then one generator
 step. Only the generator's step goes through Lightning's optimizer wrapper, so `trainer.global_step`
 counts generator iterations, the paper's unit: `max_steps == generator_iters`, and stock callbacks
 (`ModelCheckpoint(every_n_train_steps=N)`, `LearningRateMonitor`, step-interval schedulers) run in it.
@@ -10,10 +12,9 @@ counts generator iterations, the paper's unit: `max_steps == generator_iters`, a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -25,11 +26,11 @@ from torch import Tensor, nn
 from wgangp.checkpoints import CHECKPOINT_FORMAT
 from wgangp.ema import averaged_generator, update_ema
 from wgangp.errors import NonFiniteError
-from wgangp.losses import feature_matching_loss
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.nets.layers import check_feature_layer
-from wgangp.objectives.updates import check_update_supported, joint_train_iteration
-from wgangp.penalties import input_gradient_norms, interpolate, penalty_from_norms
+from wgangp.objectives import engine
+from wgangp.objectives.step import Step
+from wgangp.objectives.updates import check_update_supported
 from wgangp.rng import NOISE, step_generator
 from wgangp.schedules import lr_factor
 from wgangp.strategies import GANDDPStrategy
@@ -37,30 +38,6 @@ from wgangp.strategies import GANDDPStrategy
 log = logging.getLogger("wgangp")
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Stop gradients to `module`'s parameters inside the block (the critic during a generator step)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
-def _weights_changed() -> None:
-    """Call after changing weights in place (an optimizer step, clipping) inside one autocast region.
-
-    A generator iteration's n_critic + 1 optimizer steps run inside one autocast region. Lightning's
-    region disables autocast's weight cache, but a plain `torch.autocast` (a user's own loop around
-    `train_iteration`, the bench's bare loop) keeps its low-precision copies of the weights until the
-    region ends, so every forward after the first step would run on the iteration's initial weights.
-    """
-    torch.clear_autocast_cache()  # a no-op outside autocast
 
 
 def _rng_states() -> dict[str, Any]:
@@ -163,7 +140,10 @@ class GANObjective(L.LightningModule):
         # An AveragedModel of the generator, in the state_dict, so checkpoints keep it and a resume continues it
         self.ema_generator = None if generator_ema is None else averaged_generator(generator, float(generator_ema))
         self.update = update
-        self.generator_loss = generator_loss
+        self.generator_loss_mode = generator_loss  # default | feature_matching (wgangp.objectives.engine)
+        # D(real) and D(fake) of a critic step in one forward over cat(real, fake): only a penalised critic, which
+        # has no batch norm (Sec. 4), scores each sample on its own (wgangp.objectives.step; `make bench` undoes it)
+        self.joint_critic_forward = self.uses_gradient_penalty
         self.feature_layer = None if feature_layer is None else int(feature_layer)
         if generator_loss == "feature_matching":
             self._check_feature_matching()
@@ -193,30 +173,20 @@ class GANObjective(L.LightningModule):
                 "rules (wgangp.objectives.updates) do not carry labels yet. Use objective.update=alternating (Alg. 1)."
             )
 
-    # ---- what a subclass defines -------------------------------------------------------------
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        """Loss terms of one critic step; must contain "critic_loss", the scalar to minimise. `labels` (m,):
-        the class of each real sample and of its paired fake (conditional runs), else None; score with
-        `critic_scores(real, fake, labels)` and penalise `critic_given(labels)`."""
+    # ---- what a subclass defines: its losses over one step (wgangp.objectives.step) --------------
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        """The terms of one critic step; "loss" is minimised, the others are logged as train/<name>. Read D(real),
+        D(fake), the penalties and the step's random stream from `s`."""
         raise NotImplementedError
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        """Loss terms of the generator step; must contain "generator_loss"."""
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        """The terms of the generator step over its fakes `s.fake` = G(z) (the critic frozen); "loss" is minimised."""
         raise NotImplementedError
 
-    def interpolate_penalty(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None, one_sided: bool = False
-    ) -> tuple[Tensor, Tensor]:
-        """(penalty, norms (m,)) of the critic's input gradients on real/fake interpolates (Alg. 1 l.4-7):
-        one epsilon per sample from the step's stream, each sample's label held fixed; the penalty
-        unweighted, E[(norm - 1)^2] (one-sided: max(0, norm - 1)^2, App. C). WGAN-GP and GAN-GP share it."""
-        eps = self.sample_uniform(real.size(0), rng)  # Alg. 1 l.4: one epsilon per sample
-        x_hat = interpolate(real, fake, eps)  # l.6
-        norms = input_gradient_norms(self.critic_given(labels), x_hat, self.penalty_grad_scale())  # (m,), y fixed
-        return penalty_from_norms(norms, one_sided=one_sided), norms
+    def after_critic_step(self) -> None:
+        """Called after every critic optimizer step (weight clipping hooks in here)."""
 
+    # ---- what the losses and the engine use -----------------------------------------------------
     def critic_given(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
         """The critic as a function of x alone: D(., y) with each sample's label y fixed for a critic that
         takes labels (so a penalty's gradient is w.r.t. x at fixed y), else the critic itself."""
@@ -231,30 +201,6 @@ class GANObjective(L.LightningModule):
     def sample_labels(self, n: int, rng: torch.Generator) -> Tensor:
         """Fake labels of the generator step, uniform over the classes (the released gan_cifar_resnet.py), (n,)."""
         return self._per_rank(lambda k: uniform_labels(k, self.num_classes, rng, self.device), n)
-
-    def generator_loss_terms(self, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
-        """Terms of the generator step on latents z (and labels): `generator_terms` of D(G(z)). AC-GAN and
-        InfoGAN add their auxiliary terms here."""
-        return self.generator_terms(self.critic_given(labels)(self.generate(z, labels)))
-
-    def critic_scores(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(D(real), D(fake)), each at its sample's label when the critic takes labels.
-
-        A penalised critic scores every sample on its own (no batch norm, Sec. 4), so one forward over
-        cat([real, fake]) gives the same scores with half the kernel launches and twice the rows per
-        matmul (`make bench`'s toy row "separate real and fake critic forwards" measures it; docs/performance.md).
-        Any other critic may hold batch norm, whose statistics must stay those of the real and of the
-        fake batch: two forwards.
-        """
-        critic = self.critic_given(labels)
-        if not self.uses_gradient_penalty:
-            return critic(real), critic(fake)
-        both = self.critic_given(None if labels is None else torch.cat([labels, labels]))
-        d_real, d_fake = both(torch.cat([real, fake])).chunk(2)
-        return d_real, d_fake
-
-    def after_critic_step(self) -> None:
-        """Called after every critic optimizer step (weight clipping hooks in here)."""
 
     def _check_feature_matching(self) -> None:
         name = type(self).__name__
@@ -277,18 +223,6 @@ class GANObjective(L.LightningModule):
                     "features only; use objective.feature_layer=null, or model=toy_mlp, mlp or dcgan"
                 )
             check_feature_layer(self.feature_layer, len(self.critic.feature_boundaries), type(self.critic).__name__)
-
-    def generator_step_terms(self, real: Tensor, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
-        """Loss terms of the generator step from latents z (and fake labels; the caller freezes the critic):
-        the objective's `generator_loss_terms`, or with generator_loss=feature_matching ||E f(real) - E f(G(z))||^2
-        (the notes' formula; `real` is a real batch, used by feature matching only)."""
-        if self.generator_loss == "feature_matching":
-            with torch.no_grad():
-                real_features = self.critic.features(real, self.feature_layer)  # (m, F)
-            fake_features = self.critic.features(self.generate(z, labels), self.feature_layer)
-            loss = feature_matching_loss(real_features, fake_features)
-            return {"generator_loss": loss}
-        return self.generator_loss_terms(z, labels)
 
     # ---- the loop ----------------------------------------------------------------------------
     @property
@@ -335,7 +269,7 @@ class GANObjective(L.LightningModule):
         else:
             loss.backward()
 
-    def _optimizer_step(self, opt: torch.optim.Optimizer, loss: Tensor, player: nn.Module) -> None:
+    def player_step(self, opt: torch.optim.Optimizer, loss: Tensor, player: nn.Module) -> None:
         """Backward of `loss`, then one step of `player` (under trainer=ddp its gradients averaged over ranks).
 
         `opt` is Lightning's wrapper for the generator (its step advances global_step) and the bare
@@ -374,14 +308,9 @@ class GANObjective(L.LightningModule):
         rng: torch.Generator,
         labels: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """One critic update on a real and a fake batch (Alg. 1 l.6-9, then clipping where the objective
-        clips); returns the step's loss terms. The Fig. 1a experiment calls it with its own fake points."""
-        # l.6-7; an unconditional step calls critic_terms as objectives written before labels define it
-        terms = self.critic_terms(real, fake, rng) if labels is None else self.critic_terms(real, fake, rng, labels)
-        self._optimizer_step(opt_d, terms["critic_loss"], self.critic)  # l.9
-        self.after_critic_step()
-        _weights_changed()
-        return terms
+        """One critic update on a real and a fake batch (wgangp.objectives.engine.critic_step); the Fig. 1a
+        experiment calls it with its own fake points."""
+        return engine.critic_step(self, real, fake, opt_d, rng, labels)
 
     def train_iteration(
         self,
@@ -391,46 +320,15 @@ class GANObjective(L.LightningModule):
         rng: torch.Generator,
         labels: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """One generator iteration of Alg. 1 on real batches (n_critic, m, *data_shape).
+        """One generator iteration of Alg. 1 on real batches (n_critic, m, *data_shape): the engine's
+        (wgangp.objectives.engine.train_iteration), also for a bare loop without a trainer."""
+        return engine.train_iteration(self, real, opt_g, opt_d, rng, labels)
 
-        `labels` (n_critic, m) int64: the real batches' classes in a class-conditional run (else None).
-        Each critic step generates its fakes with the real batch's labels, so every real/fake pair and
-        its interpolate share one class (the released gan_cifar_resnet.py); the generator step draws its
-        labels uniformly from `rng`, the step's own stream, so a resumed run draws the same ones.
-
-        Returns the detached loss terms: critic terms averaged over the n_critic steps, and the
-        generator terms.
-        """
-        if real.size(0) != self.n_critic:
-            raise ValueError(
-                f"the batch holds {real.size(0)} real batches but n_critic={self.n_critic}: the data module must "
-                "deliver one fresh real batch per critic step (conf/train.yaml: data.batches_per_step)"
-            )
-        if self.update != "alternating":  # simultaneous | extragradient | optimistic
-            return joint_train_iteration(self, real, opt_g, opt_d, rng)
-        m = real.size(1)
-        sums: dict[str, Tensor] = {}
-        for t in range(self.n_critic):  # Alg. 1 l.2
-            z = self.sample_latent(m, rng)  # l.4: fresh z for every critic step
-            y = None if labels is None else labels[t]  # (m,)
-            with torch.no_grad():
-                fake = self.generate(z, y)  # l.5; no generator graph in critic steps
-            terms = self.critic_step(real[t], fake, opt_d, rng, y)  # l.6-9
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach()
-        out = {k: v / self.n_critic for k, v in sums.items()}
-
-        z = self.sample_latent(self.generator_batch_size or m, rng)  # l.11
-        y = None if labels is None else self.sample_labels(z.size(0), rng)  # after z: unconditional draws unchanged
-        with frozen(self.critic):  # the generator step needs no critic weight gradients
-            g_terms = self.generator_step_terms(real[-1], z, y)
-        self._optimizer_step(opt_g, g_terms["generator_loss"], self.generator)  # l.12
-        _weights_changed()
+    def after_generator_step(self) -> None:
+        """Under trainer=ddp: rank 0's batch norm running statistics to every rank, as DDP keeps them."""
         strategy = self._trainer.strategy if self._trainer is not None else None
         if isinstance(strategy, GANDDPStrategy):
-            strategy.broadcast_buffers(self)  # batch norm running statistics: rank 0's, as DDP keeps them
-        out.update({k: v.detach() for k, v in g_terms.items()})
-        return out
+            strategy.broadcast_buffers(self)
 
     def step_rng(self) -> torch.Generator:
         """The noise stream of the current generator iteration (z and epsilon draws)."""

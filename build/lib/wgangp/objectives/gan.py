@@ -7,6 +7,7 @@ from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
+from wgangp.objectives.step import Step
 
 
 class StandardGAN(GANObjective):
@@ -22,15 +23,12 @@ class StandardGAN(GANObjective):
         super().__init__(**kwargs)
         self.saturating = bool(saturating)
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake, labels)
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
         return {
-            "critic_loss": gan_discriminator_loss(d_real, d_fake),
-            "d_real": torch.sigmoid(d_real).mean(),  # the discriminator's mean probabilities
-            "d_fake": torch.sigmoid(d_fake).mean(),
+            "loss": gan_discriminator_loss(s.d_real, s.d_fake),
+            "d_real": torch.sigmoid(s.d_real).mean(),  # the discriminator's mean probabilities
+            "d_fake": torch.sigmoid(s.d_fake).mean(),
         }
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        return {"generator_loss": gan_generator_loss(d_fake, saturating=self.saturating)}
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        return {"loss": gan_generator_loss(s.d_fake, saturating=self.saturating)}

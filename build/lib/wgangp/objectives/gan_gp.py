@@ -1,5 +1,5 @@
-"""The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (the GAN + gradient
-penalty note, shared/paper/002_*)."""
+"""The standard GAN objective plus the interpolate gradient penalty of WGAN-GP (the GAN + gradient penalty
+note)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
+from wgangp.objectives.step import Step
 from wgangp.penalties import penalty_weight
 
 
@@ -31,14 +32,12 @@ class GANGP(GANObjective):
         self.gp_weight_schedule = str(gp_weight_schedule)
         self.gp_weight_max = float(gp_weight_max)
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake, labels)
-        penalty, norms = self.interpolate_penalty(real, fake, rng, labels)  # as Alg. 1 l.4-6
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        d_real, d_fake = s.d_real, s.d_fake
+        penalty, norms = s.interpolate_penalty()  # as Alg. 1 l.4-6
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         return {
-            "critic_loss": gan_discriminator_loss(d_real, d_fake) + weight * penalty,
+            "loss": gan_discriminator_loss(d_real, d_fake) + weight * penalty,
             "gradient_penalty": penalty,  # unweighted
             "gp_weight": weight,  # the lambda used
             "grad_norm": norms.mean(),
@@ -46,5 +45,5 @@ class GANGP(GANObjective):
             "d_fake": torch.sigmoid(d_fake).mean(),
         }
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        return {"generator_loss": gan_generator_loss(d_fake)}
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        return {"loss": gan_generator_loss(s.d_fake)}

@@ -1,4 +1,4 @@
-"""InfoGAN (Chen et al. 2016; the lecture notes shared/paper/004_*): a GAN whose generator also maximises a
+"""InfoGAN (Chen et al. 2016; the GAN lecture notes): a GAN whose generator also maximises a
 variational lower bound on the mutual information I(c; G(z, c)) between latent codes c and its samples.
 
 Q(c | x) is a small head on the critic's trunk (`critic.features`), trained with the generator on
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from wgangp.latents import LatentCodes
 from wgangp.objectives.gan import StandardGAN
+from wgangp.objectives.step import Step
 from wgangp.objectives.wgan_gp import WGANGP
 
 
@@ -66,11 +67,12 @@ class InfoTerms:
         opt_g.add_param_group({"params": list(self.q_head.parameters())})  # Q is minimised with G (L_I)
         return [opt_g, opt_d]
 
-    def generator_loss_terms(self, z: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
-        h = self.critic.features(self.generate(z))  # one trunk pass for the score and Q
-        terms = self.generator_terms(self.critic.head(h))
-        info, accuracy = self.latent_codes.info_loss(self.q_head(h), z)
-        terms["generator_loss"] = terms["generator_loss"] + self.info_weight * info
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        h = self.critic.features(s.fake)  # one trunk pass for the score and Q
+        s.scored(d_fake=self.critic.head(h))
+        terms = super().generator_loss(s)  # the adversarial loss of StandardGAN or WGANGP
+        info, accuracy = self.latent_codes.info_loss(self.q_head(h), s.z)
+        terms["loss"] = terms["loss"] + self.info_weight * info
         terms["info_loss"] = info  # -L_I up to constants, unweighted
         terms["info_accuracy"] = accuracy  # Q recovering the categorical codes of this batch
         return terms

@@ -1,5 +1,4 @@
-"""The standard GAN objective with the zero-centred R1 regulariser on real data (the critic-training
-note, shared/paper/003_*)."""
+"""The standard GAN objective with the zero-centred R1 regulariser on real data (the critic-training note)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
-from wgangp.penalties import squared_gradient_norms
+from wgangp.objectives.step import Step
 
 
 class R1GAN(GANObjective):
@@ -26,20 +25,14 @@ class R1GAN(GANObjective):
         super().__init__(**kwargs)
         self.gamma = float(gamma)
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        x = real.detach().requires_grad_(True)
-        critic = self.critic_given(labels)  # D(., y): the gradient w.r.t. x at each sample's label
-        d_real = critic(x)  # one forward serves the loss and the regulariser
-        r1 = squared_gradient_norms(d_real, x, self.penalty_grad_scale()).mean()
-        d_fake = critic(fake)
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        r1 = s.zero_centred_penalty("real")  # its forward is D(real): one forward serves the loss and the penalty
         return {
-            "critic_loss": gan_discriminator_loss(d_real, d_fake) + 0.5 * self.gamma * r1,
+            "loss": gan_discriminator_loss(s.d_real, s.d_fake) + 0.5 * self.gamma * r1,
             "r1_penalty": r1,  # E||grad||^2, unweighted
-            "d_real": torch.sigmoid(d_real).mean(),
-            "d_fake": torch.sigmoid(d_fake).mean(),
+            "d_real": torch.sigmoid(s.d_real).mean(),
+            "d_fake": torch.sigmoid(s.d_fake).mean(),
         }
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        return {"generator_loss": gan_generator_loss(d_fake)}
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        return {"loss": gan_generator_loss(s.d_fake)}

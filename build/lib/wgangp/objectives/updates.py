@@ -1,14 +1,14 @@
-"""Update rules for the two players of a min-max game: `objective.update` (the lecture notes,
-shared/paper/004_*, "Non convergence of GAN training" and its predictive step).
+"""Update rules for the two players of a min-max game: `objective.update` (the GAN lecture
+notes, "Non convergence of GAN training" and its predictive step).
 
 A rule is a plain function `rule(players, gradients)`: each `Player` is its parameters and its optimizer,
 and `gradients()` returns every player's gradient of its own loss at the parameters as they are now (the
-same minibatch on every call). The same functions train the GANs (`joint_train_iteration`, called by
-`GANObjective.train_iteration` when `update != alternating`) and play the notes' bilinear game
+same minibatch on every call). The same functions train the GANs (wgangp.objectives.engine's
+`joint_train_iteration`, when `update != alternating`) and play the notes' bilinear game
 (wgangp.experiments.bilinear_game), so the closed forms tested on the game hold for the training code.
 
 - alternating: one player after the other, each from the other's new point. Training keeps Alg. 1's own
-  loop in objectives/base.py for it; `alternating` here is the same rule for the bilinear game.
+  loop in objectives/engine.py for it; `alternating` here is the same rule for the bilinear game.
 - simultaneous: both gradients at the current point, both steps applied (gradient descent-ascent).
 - extragradient: the notes' predictive step to a half point (x~, y~) = (x, y) -/+ eta grad f(x, y), then
   the corrective step from the current point with the half point's gradients. The half step is taken
@@ -83,7 +83,7 @@ def _step(player: Player, grads: Sequence[Tensor | None], counted: bool = True, 
         p.grad = None
     if project:
         player.project()
-    torch.clear_autocast_cache()  # weights changed inside an autocast region (see objectives.base)
+    torch.clear_autocast_cache()  # weights changed inside an autocast region (see objectives.engine.weights_changed)
 
 
 def alternating(players: Sequence[Player], gradients: Gradients) -> None:
@@ -159,47 +159,3 @@ def check_update_supported(update: str, trainer) -> None:
             f"objective.update={update} does not support trainer=ddp (the joint steps do not average gradients "
             "over ranks): train on one device, or use objective.update=alternating."
         )
-
-
-def joint_train_iteration(objective, real: Tensor, opt_g, opt_d, rng: torch.Generator) -> dict[str, Tensor]:
-    """One generator iteration of `objective` (a GANObjective) under update simultaneous | extragradient |
-    optimistic: n_critic - 1 plain critic steps, then one joint step (module docstring). Returns the
-    detached loss terms: critic terms averaged over the n_critic critic steps (the joint step's taken at
-    its starting point), and the generator terms there."""
-    from wgangp.objectives.base import frozen  # here, not at the top: base imports this module
-
-    n, m = objective.n_critic, real.size(1)
-    sums: dict[str, Tensor] = {}
-    for t in range(n - 1):  # Alg. 1 l.2-10 for all but the last critic step
-        z = objective.sample_latent(m, rng)
-        with torch.no_grad():
-            fake = objective.generator(z)
-        for k, v in objective.critic_step(real[t], fake, opt_d, rng).items():
-            sums[k] = sums.get(k, 0.0) + v.detach()
-    # the generator's own batch where one is set (gan_cifar_resnet.py: GEN_BS_MULTIPLE), as Alg. 1's loop
-    z_critic, z_generator = (
-        objective.sample_latent(m, rng),
-        objective.sample_latent(objective.generator_batch_size or m, rng),
-    )
-    players = [Player(opt_d, objective.after_critic_step), Player(opt_g)]
-    start = rng.get_state()
-    evaluated: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
-
-    def gradients() -> list[list[Tensor | None]]:
-        rng.set_state(start)  # every evaluation draws the same epsilons: one minibatch game per iteration
-        with torch.no_grad():
-            fake = objective.generator(z_critic)
-        c_terms = objective.critic_terms(real[-1], fake, rng)
-        # allow_unused: a parameter outside this loss's graph gets no gradient, and the optimizer skips it
-        grads_d = torch.autograd.grad(c_terms["critic_loss"], players[0].params, allow_unused=True)
-        with frozen(objective.critic):
-            g_terms = objective.generator_step_terms(real[-1], z_generator)
-        grads_g = torch.autograd.grad(g_terms["generator_loss"], players[1].params, allow_unused=True)
-        evaluated.append((c_terms, g_terms))
-        return [list(grads_d), list(grads_g)]
-
-    RULES[objective.update](players, gradients)
-    c_terms, g_terms = evaluated[0]  # at the joint step's starting point
-    out = {k: (sums.get(k, 0.0) + v.detach()) / n for k, v in c_terms.items()}
-    out.update({k: v.detach() for k, v in g_terms.items()})
-    return out

@@ -11,6 +11,7 @@ from torch import Tensor
 from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from wgangp.nets.layers import has_spectral_norm
 from wgangp.objectives.base import GANObjective
+from wgangp.objectives.step import Step
 
 log = logging.getLogger("wgangp")
 
@@ -36,11 +37,9 @@ class WGANClip(GANObjective):
                 "constant, so its scores and W estimate can grow without bound; add model.critic.spectral_norm=true"
             )
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        critic_loss = wasserstein_critic_loss(*self.critic_scores(real, fake, labels))
-        return {"critic_loss": critic_loss, "w_estimate": -critic_loss}
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        critic_loss = wasserstein_critic_loss(s.d_real, s.d_fake)
+        return {"loss": critic_loss, "w_estimate": -critic_loss}
 
     @torch.no_grad()
     def after_critic_step(self) -> None:
@@ -49,5 +48,5 @@ class WGANClip(GANObjective):
         for p in self.critic.parameters():  # WGAN Alg. 1 l.7: w <- clip(w, -c, c), all parameters
             p.clamp_(-self.clip_value, self.clip_value)
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        return {"generator_loss": wasserstein_generator_loss(d_fake)}
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        return {"loss": wasserstein_generator_loss(s.d_fake)}

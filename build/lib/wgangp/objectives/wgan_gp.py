@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from wgangp.objectives.base import GANObjective
+from wgangp.objectives.step import Step
 from wgangp.penalties import penalty_weight
 
 
@@ -41,20 +41,17 @@ class WGANGP(GANObjective):
         self.gp_weight_schedule = str(gp_weight_schedule)
         self.gp_weight_max = float(gp_weight_max)
 
-    def critic_terms(
-        self, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        d_real, d_fake = self.critic_scores(real, fake, labels)
-        penalty, norms = self.interpolate_penalty(real, fake, rng, labels, one_sided=self.one_sided)  # l.4-6
+    def critic_loss(self, s: Step) -> dict[str, Tensor]:
+        critic_loss = wasserstein_critic_loss(s.d_real, s.d_fake)  # one forward over cat(real, fake)
+        penalty, norms = s.interpolate_penalty(one_sided=self.one_sided)  # l.4-6
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
-        critic_loss = wasserstein_critic_loss(d_real, d_fake)
         return {
-            "critic_loss": critic_loss + weight * penalty,  # l.7, averaged over the batch
+            "loss": critic_loss + weight * penalty,  # l.7, averaged over the batch
             "w_estimate": -critic_loss,  # E[D(real)] - E[D(fake)], the negative critic loss w/o penalty
             "gradient_penalty": penalty,  # unweighted
             "gp_weight": weight,  # the lambda used
             "grad_norm": norms.mean(),
         }
 
-    def generator_terms(self, d_fake: Tensor) -> dict[str, Tensor]:
-        return {"generator_loss": wasserstein_generator_loss(d_fake)}
+    def generator_loss(self, s: Step) -> dict[str, Tensor]:
+        return {"loss": wasserstein_generator_loss(s.d_fake)}  # l.12
