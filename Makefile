@@ -79,7 +79,7 @@ fig2-grid: $(STAMP)  ## Fig. 2's sample grid (rows architectures, columns method
 	$(PY) scripts/fig2_grid.py $(FIG2_DIR)
 
 lint: $(STAMP)  ## ruff check and ruff format --check (no file is changed)
-	$(PY) -m ruff check src tests scripts
-	$(PY) -m ruff format --check src tests scripts
+	$(PY) -m ruff check src tests scripts docs/examples
+	$(PY) -m ruff format --check src tests scripts docs/examples
 
 .PHONY: help install train test test-package test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2 fig3 fig3-plot lsun-fig2 fig2-grid

@@ -7,6 +7,7 @@ The wheel and card tests are `slow` (a wheel build, a virtual environment, the f
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -61,6 +62,30 @@ def test_a_user_objective_trains_samples_and_scores_from_its_own_config_director
         f"out={tmp_path / 'e.json'}", env=env,
     )  # fmt: skip
     assert out.returncode == 0 and (tmp_path / "e.json").is_file(), out.stderr[-2000:]
+
+
+def test_the_users_objective_evaluator_and_data_set_train_together_through_the_cli(tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join([str(USER_CODE), os.environ.get("PYTHONPATH", "")])}
+    run = tmp_path / "run"
+    out = run_cli(
+        "train.py", "--config-dir", str(USER_CONFIG), "objective=margin_hinge", "data=rings", *TINY,
+        "generator_iters=4", "evaluators.diversity.every_n_iters=2", "evaluators.diversity.num_samples=32",
+        f"hydra.run.dir={run}", env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    with open(run / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/diversity")]
+    assert [int(r["step"]) for r in rows] == [2, 4] and all(float(r["val/diversity"]) > 0 for r in rows)
+    assert all(r["val/w1"] for r in rows if int(r["step"]) == 4)  # wgangp's own evaluator beside the user's
+    config = (run / ".hydra/config.yaml").read_text()
+    assert "my_gan.rings.Rings" in config and "my_gan.diversity.Diversity" in config
+
+
+def test_the_architecture_page_shows_the_worked_examples_as_they_are():
+    page = (REPO / "docs/architecture.md").read_text()
+    for path in (USER_CODE / "my_gan/diversity.py", USER_CONFIG / "evaluator/diversity.yaml"):
+        fence = "python" if path.suffix == ".py" else "yaml"
+        assert f"`{path.relative_to(REPO)}`:\n\n```{fence}\n{path.read_text()}```" in page, path
 
 
 def test_models_bring_the_data_they_were_built_for_and_data_wins(tmp_path):

@@ -9,6 +9,8 @@ batch would see.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 
@@ -25,3 +27,31 @@ def step_seed(seed: int, step: int, stream: int) -> int:
 def step_generator(seed: int, step: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch.Generator on `device` seeded for (seed, step, stream)."""
     return torch.Generator(device=device).manual_seed(step_seed(seed, step, stream))
+
+
+# Evaluation inputs by name: eval_generator(seed, name). Names given an index here keep the one they were drawn
+# with before streams had names, so measured numbers stand: "sample" (wgangp.sample), w1 and quality share index 0
+# on purpose (an evaluation scores the z that sample() draws); samples and critic_validation share 1, modes and
+# info_codes 4 (drawn before names; each pair's z is the same set of points, which neither relies on). Any other
+# name gets an index of its own from its hash.
+EVAL_STREAMS = {
+    "sample": 0,
+    "w1": 0,
+    "quality": 0,
+    "samples": 1,
+    "critic_validation": 1,
+    "ngrams": 2,
+    "conditional": 3,
+    "modes": 4,
+    "info_codes": 4,
+}
+
+
+def eval_stream_index(name: str) -> int:
+    """The EVAL stream index of evaluation input `name` (EVAL_STREAMS, else 1000 + a 31-bit hash of the name)."""
+    return EVAL_STREAMS.get(name, 1000 + zlib.crc32(name.encode()) % 2**31)
+
+
+def eval_generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """The torch.Generator of evaluation input `name` (z, labels, codes) for a run of root seed `seed`."""
+    return step_generator(seed, eval_stream_index(name), EVAL, device)

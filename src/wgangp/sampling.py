@@ -20,7 +20,7 @@ from wgangp.evaluation.inputs import draw_inputs, generate
 from wgangp.host import SKIP_ENV, format_bytes, host_free_memory
 from wgangp.latents import LatentCodes
 from wgangp.nets.conditional import needs_labels, takes_labels
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 # Where the generator's weight average (objective.generator_ema, wgangp.ema) sits in the objective's state_dict.
 EMA_PREFIX = "ema_generator.module."
@@ -237,7 +237,7 @@ def sample(
             "(seed=0, seed=1, ...: each seed gives other samples)"
         ),
     )
-    rng = step_generator(seed, 0, EVAL)
+    rng = eval_generator(seed, "sample")
     out = None  # filled in place: the batches and a torch.cat of them would need the output's memory twice
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
@@ -303,7 +303,7 @@ def traverse_codes(
         f"columns={columns} ({rows} rows of categorical values, {n} samples)",
         lambda fit: f"Lower columns to at most {max(1, fit // rows)}",
     )
-    noise = torch.randn(1, codes.noise_dim, generator=step_generator(seed, 0, EVAL)).expand(n, -1)
+    noise = torch.randn(1, codes.noise_dim, generator=eval_generator(seed, "sample")).expand(n, -1)
     first = torch.arange(rows).repeat_interleave(columns)  # row r: value r of the first code
     others = [torch.zeros(n, dtype=torch.int64) for _ in codes.categorical[1:]]
     cont = torch.zeros(n, codes.continuous)

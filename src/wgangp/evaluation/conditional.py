@@ -25,7 +25,7 @@ from wgangp.evaluation.base import Evaluator, device_of
 from wgangp.evaluation.inputs import generate, latent_codes
 from wgangp.metrics.conditional import code_purity, frechet_distance, gaussian_fit
 from wgangp.nets.conditional import takes_labels
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 log = logging.getLogger("wgangp")
 
@@ -79,7 +79,7 @@ class ClassConditional(Evaluator):
         if self.extractor is None:
             return
         self.num_classes = int(generator.num_classes)
-        rng = step_generator(objective.seed, 3, EVAL)
+        rng = eval_generator(objective.seed, "conditional")
         self._z = torch.randn(self.num_classes * self.num_per_class, generator.latent_dim, generator=rng)
         self._labels = torch.arange(self.num_classes).repeat_interleave(self.num_per_class)  # (K * n,)
         self._real = datamodule.eval_batch(self.num_real, index=2)  # {"real", "label"}
@@ -152,7 +152,7 @@ class InfoCodes(Evaluator):
         self._objective = objective  # its Q head (q_output), which moves with it
         self.extractor = _build_extractor(self.make_extractor) if getattr(datamodule, "num_classes", None) else None
         self._num_classes = getattr(datamodule, "num_classes", None)
-        self._z = self.codes.sample(self.num_samples, step_generator(objective.seed, 4, EVAL))
+        self._z = self.codes.sample(self.num_samples, eval_generator(objective.seed, "info_codes"))
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         if self.codes is None:

@@ -11,7 +11,7 @@ from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of, in_chu
 from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
 from wgangp.nets.conditional import takes_labels
 from wgangp.plots import save_curves
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 
 class CriticValidation(Evaluator):
@@ -40,11 +40,11 @@ class CriticValidation(Evaluator):
         self._z: torch.Tensor | None = None
 
     def setup(self, datamodule, objective) -> None:
-        # index 1: not the points the quality metrics or W1 use, fixed for the whole run
+        # its own named stream (wgangp.rng.EVAL_STREAMS): fixed for the whole run
         n = self.num_samples
         # a critic that takes labels scores real points at their own labels and fakes at the labels drawn
         self._points = {split: datamodule.eval_batch(n, index=1, split=split) for split in ("train", "val")}
-        rng = step_generator(objective.seed, 1, EVAL)
+        rng = eval_generator(objective.seed, "critic_validation")
         self._z, self._labels = draw_inputs(objective.generator, n, rng, latent_codes(objective))
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:

@@ -7,7 +7,7 @@ from torch import nn
 
 from wgangp.evaluation.base import Evaluator, device_of
 from wgangp.metrics.modes import mode_coverage
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 
 class ModeCoverage(Evaluator):
@@ -35,7 +35,7 @@ class ModeCoverage(Evaluator):
                 f"{type(distribution).__name__} has none: drop it with evaluators.modes=null"
             )
         self.centres, self.std = distribution.centres, float(distribution.std)  # (k, 2), data units
-        self._z = torch.randn(self.num_samples, objective.latent_dim, generator=step_generator(objective.seed, 4, EVAL))
+        self._z = torch.randn(self.num_samples, objective.latent_dim, generator=eval_generator(objective.seed, "modes"))
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         fake = generator(self._z.to(device_of(generator))).float().cpu()  # (n, 2)

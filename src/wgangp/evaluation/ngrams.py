@@ -12,7 +12,7 @@ from wgangp.data.errors import DataError
 from wgangp.evaluation.base import Artifact, Evaluator, Table, device_of
 from wgangp.metrics.ngrams import NgramCounts, ngram_js, to_ids
 from wgangp.plots import save_curve
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 log = logging.getLogger("wgangp")
 
@@ -69,8 +69,10 @@ class NgramDivergence(Evaluator):
         # Real training lines scored like a generator's samples: the divergence's floor at this sample size.
         real = to_ids(datamodule.eval_samples(self.num_samples, index=1))
         self.real_js = ngram_js(real, self._reference, self._vocab_size, self.ORDERS)
-        # Fixed latent points (EVAL stream, apart from the sample grid's and sampling.py's indices).
-        self._z = torch.randn(self.num_samples, objective.latent_dim, generator=step_generator(objective.seed, 2, EVAL))
+        # Fixed latent points from its own named stream (wgangp.rng.EVAL_STREAMS).
+        self._z = torch.randn(
+            self.num_samples, objective.latent_dim, generator=eval_generator(objective.seed, "ngrams")
+        )
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         device = device_of(generator)

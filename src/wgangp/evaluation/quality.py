@@ -17,7 +17,7 @@ from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
 from wgangp.files import replacing
 from wgangp.metrics.features import real_images, reference_stats_path
 from wgangp.metrics.quality import QualityScores
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 log = logging.getLogger("wgangp")
 
@@ -132,7 +132,7 @@ class ImageQuality(Evaluator):
         self.scores.reset()
         # z from the (seed, 0, EVAL) stream, the z of wgangp.sample(ckpt, n, seed): every evaluation of a
         # run scores the same latent points. Every rank draws all of z and scores its share of the chunks.
-        rng = step_generator(self._seed, 0, EVAL)
+        rng = eval_generator(self._seed, "quality")
         for i, start in enumerate(range(0, self.num_samples, self.batch_size)):
             # a class-conditional generator also gets uniform labels, drawn after each chunk's z
             z, labels = draw_inputs(generator, min(self.batch_size, self.num_samples - start), rng, self._codes)

@@ -12,7 +12,7 @@ from torchvision.utils import save_image
 from wgangp.evaluation.base import Artifact, Evaluator, Image
 from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
 from wgangp.nets.conditional import takes_labels
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 MAX_CLASS_ROWS = 16  # a conditional grid shows the first 16 classes of data sets with more (ImageNet 32x32)
 
@@ -34,8 +34,8 @@ class SampleGrid(Evaluator):
         self._images: torch.Tensor | None = None
 
     def setup(self, datamodule, objective) -> None:
-        # stream index 1: apart from the z that the quality metrics score
-        rng = step_generator(objective.seed, 1, EVAL)
+        # its own named stream (wgangp.rng.EVAL_STREAMS), fixed for the whole run
+        rng = eval_generator(objective.seed, "samples")
         generator = objective.generator
         self._labels = None
         self._columns = math.ceil(math.sqrt(self.num_samples))

@@ -10,7 +10,7 @@ from torch import nn
 from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of
 from wgangp.metrics.w1 import check_w1_size, wasserstein1
 from wgangp.plots import save_curve, save_value_surface
-from wgangp.rng import EVAL, step_generator
+from wgangp.rng import eval_generator
 
 
 class W1(Evaluator):
@@ -44,7 +44,7 @@ class W1(Evaluator):
 
     def setup(self, datamodule, objective) -> None:
         self._real = datamodule.eval_samples(self.num_points, index=0)  # (n, 2)
-        rng = step_generator(objective.seed, 0, EVAL)
+        rng = eval_generator(objective.seed, "w1")
         self._z = torch.randn(self.num_points, objective.latent_dim, generator=rng)  # (n, latent_dim)
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
