@@ -76,11 +76,11 @@ def test_a_run_config_naming_foreign_targets_is_refused_and_runs_nothing(toy_ckp
     def plant(ckpt):
         run_config = ckpt["wgangp"]["run_config"]
         if where == "evaluator":
-            run_config["evaluators"]["x"] = _torch_load_payload(marker)
+            run_config["evaluators"]["x"] = {"_target_": "os.system", "_args_": [f"touch {marker}"]}
         elif where == "data":
             run_config["data"] = {"_target_": "numpy.load", "file": str(marker), "allow_pickle": True}
         else:
-            run_config["model"]["generator"]["extra"] = _torch_load_payload(marker)
+            run_config["model"]["generator"]["extra"] = {"_target_": "os.system", "_args_": [f"touch {marker}"]}
 
     bad = edited(toy_ckpt, tmp_path, plant)
     builders = [lambda p: evaluate_in_process(p, tmp_path / "e.json")] + (
@@ -97,8 +97,8 @@ def test_eval_refuses_the_crafted_checkpoint_through_the_command_line(toy_ckpt, 
     bad = edited(
         toy_ckpt, tmp_path, lambda c: c["wgangp"]["run_config"]["evaluators"].update(x=_torch_load_payload(marker))
     )
-    out = run_cli("eval.py", f"ckpt_path={bad}", f"out={tmp_path / 'e.json'}")
-    assert_one_paragraph(out, 2, "torch.load", "config tree does not")
+    out = run_cli("eval.py", f"ckpt_path={bad}", f"out={tmp_path / 'e.json'}")  # the probe's payload: pickled bytes
+    assert_one_paragraph(out, 2, "evaluators.x.f.initial_bytes (bytes)", "never writes")
     assert not marker.exists() and not (tmp_path / "e.json").exists()
 
 
@@ -226,11 +226,15 @@ def test_checkpoints_with_damaged_contents_are_refused_by_train_and_sample(toy_c
     def other_shape(c):
         c["wgangp"]["data_shape"] = [3]
 
+    def not_a_tensor(c):
+        c["state_dict"]["generator.net.0.weight"] = 3
+
     cases = {
         wrong_shape: "wrong shape: net.0.weight (3, 3)",
         no_model: "has no usable run configuration",
         nan_weights: "holds non-finite (NaN or inf) generator weights (net.0.weight)",
         other_shape: "generator weights do not fit the nets its stored configuration builds (wrong shape: net.6",
+        not_a_tensor: "wrong shape: net.0.weight int",
     }
     for edit, message in cases.items():
         bad = edited(toy_ckpt, tmp_path, edit, f"{edit.__name__}.ckpt")
@@ -317,3 +321,46 @@ def test_training_under_an_address_space_limit_is_refused_by_the_memory_check(tm
     )  # fmt: skip
     assert_one_paragraph(out, 2, "data.batch_size=5000000 needs about", "the address-space limit RLIMIT_AS")
     assert not (tmp_path / "run/checkpoints").exists()
+
+
+def test_a_tuple_in_a_stored_config_is_refused_before_anything_is_built(toy_ckpt, tmp_path):
+    """weights_only unpickling admits tuples, OmegaConf turns them into lists and Hydra builds what they nest."""
+    marker = tmp_path / "ran"
+    payload = ({"_target_": "os.system", "_args_": [f"touch {marker}"]},)
+    bad = edited(toy_ckpt, tmp_path, lambda c: c["wgangp"]["run_config"]["model"]["generator"].update(x=payload))
+    for build in (load_checkpoint, lambda p: sample(p, 4), lambda p: evaluate_in_process(p, tmp_path / "e.json")):
+        with pytest.raises(UserInputError, match=r"values in its run configuration that wgangp never writes"):
+            build(bad)
+    assert not marker.exists()
+
+
+def test_a_resume_into_a_directory_holding_another_runs_checkpoints_is_refused(toy_ckpt, tmp_path):
+    other = tmp_path / "other"
+    train(compose_config(other, [*TINY, "generator_iters=2"]))
+    run = toy_ckpt.parent.parent
+    before = {p: p.read_bytes() for p in (toy_ckpt, run / "metrics.csv")}
+    with pytest.raises(UserInputError, match="holds the checkpoints of its own run, and resuming ckpt_path="):
+        train(compose_config(run, [*TINY, "generator_iters=4", f"ckpt_path={other / 'checkpoints/last.ckpt'}"]))
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_a_run_keeping_only_iter_checkpoints_resumes_from_its_newest(tmp_path):
+    from wgangp.resume import own_resume_point
+
+    folder = tmp_path / "checkpoints"
+    assert own_resume_point(tmp_path) is None
+    folder.mkdir()
+    for k in (500, 1000, 10000):
+        (folder / f"iter_{k:07d}.ckpt").write_bytes(b"")
+    assert own_resume_point(tmp_path) == folder / "iter_0010000.ckpt"
+    (folder / "last.ckpt").write_bytes(b"")
+    assert own_resume_point(tmp_path) == folder / "last.ckpt"
+
+
+def test_force_overrides_and_groups_of_a_user_directory_are_not_taken_for_typos(tmp_path):
+    from wgangp.config_checks import added_key_problems
+
+    user = tmp_path / "user"
+    (user / "augment").mkdir(parents=True)
+    assert added_key_problems(["++seed=3", "+augment=flip", "+optimizer@objective.x=adam_alg1"], [user]) == []
+    assert len(added_key_problems(["+seeds=3"], [user])) == 1

@@ -97,6 +97,23 @@ def _unsafe_global(e: pickle.UnpicklingError) -> str:
     return f"e.g. {match.group(1)}" if match else _first_line(e)
 
 
+PLAIN = (str, int, float, bool, type(None))
+
+
+def _foreign_values(node: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of values a stored run configuration never holds: wgangp writes OmegaConf's plain containers
+    (dicts with string keys, lists) of strings, numbers and booleans. A tuple, set, bytes or tensor would pass
+    weights_only unpickling, and Hydra would build what a tuple nests."""
+    if isinstance(node, dict):
+        bad = [f"{prefix}{key!r}" for key in node if not isinstance(key, str)]
+        return bad + [
+            k for key, v in node.items() if isinstance(key, str) for k in _foreign_values(v, f"{prefix}{key}.")
+        ]
+    if isinstance(node, list):
+        return [k for i, v in enumerate(node) for k in _foreign_values(v, f"{prefix}{i}.")]
+    return [] if isinstance(node, PLAIN) else [f"{prefix.rstrip('.')} ({type(node).__name__})"]
+
+
 def _interpolations(node: Any, prefix: str = "") -> list[str]:
     """Dotted keys of strings holding `${...}`: a stored run configuration is resolved, so none is ours."""
     if isinstance(node, dict):
@@ -109,10 +126,19 @@ def _interpolations(node: Any, prefix: str = "") -> list[str]:
 def check_run_config(run_config: Any, path: Path) -> None:
     """Refuse a stored run configuration without its generator's config, or holding an interpolation (resolvers
     read the environment and more; wgangp stores the resolved configuration)."""
-    if not isinstance(run_config, dict) or not isinstance((run_config.get("model") or {}).get("generator"), dict):
+    model = run_config.get("model") if isinstance(run_config, dict) else None
+    generator = model.get("generator") if isinstance(model, dict) else None
+    if not isinstance(generator, dict) or not isinstance(generator.get("_target_"), str):
         raise UserInputError(
-            f"checkpoint {path} has no usable run configuration (wgangp.run_config.model.generator is missing), "
-            f"so its nets cannot be rebuilt; {FIX}."
+            f"checkpoint {path} has no usable run configuration (wgangp.run_config.model.generator._target_ is "
+            f"missing), so its nets cannot be rebuilt; {FIX}."
+        )
+    foreign = _foreign_values(run_config)
+    if foreign:
+        raise UserInputError(
+            f"checkpoint {path} holds values in its run configuration that wgangp never writes "
+            f"({', '.join(foreign[:3])}: only dicts, lists, strings, numbers and booleans), so it was not loaded; "
+            f"{FIX}."
         )
     interpolated = _interpolations(run_config)
     if interpolated:
@@ -158,7 +184,8 @@ def check_weights(stored: Mapping[str, Any], expected: Mapping[str, torch.Tensor
     missing = [k for k in expected if k not in stored]
     extra = [k for k in stored if k not in expected]
     wrong = [
-        f"{k} {tuple(stored[k].shape)} (the net has {tuple(v.shape)})"
+        f"{k} {tuple(stored[k].shape) if torch.is_tensor(stored[k]) else type(stored[k]).__name__} "
+        f"(the net has {tuple(v.shape)})"
         for k, v in expected.items()
         if k in stored and (not torch.is_tensor(stored[k]) or stored[k].shape != v.shape)
     ]

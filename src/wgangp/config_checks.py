@@ -348,15 +348,16 @@ def trainer_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def added_key_problems(overrides: list[str], conf_dir: Path) -> list[str]:
-    """`+key=value` (or `++key=value`) that adds a top-level key nothing reads: Hydra accepts it, the run ignores
-    it. Typically a misspelt field, after Hydra suggested the + form (`+generator_iter=3`)."""
+def added_key_problems(overrides: list[str], conf_dirs: list[Path]) -> list[str]:
+    """`+key=value` that adds a top-level key nothing reads: Hydra accepts it, the run ignores it. Typically a
+    misspelt field, after Hydra suggested the + form (`+generator_iter=3`). `++key=value` (Hydra's force-override,
+    valid on an existing key) and config groups of any folder on the search path (`conf_dirs`) are left alone."""
     problems = []
     for override in overrides:
-        if not override.startswith("+") or "=" not in override:
+        if not override.startswith("+") or override.startswith("++") or "=" not in override:
             continue
-        key = override.lstrip("+").split("=", 1)[0]
-        if "@" in key or "." in key or (conf_dir / key).is_dir():  # a config group, or a nested field
+        key = override[1:].split("=", 1)[0]
+        if "@" in key or "." in key or any((folder / key).is_dir() for folder in conf_dirs):  # a group, a field
             continue
         problems.append(
             f"{override} adds a top-level key `{key}` that nothing in the run reads, so it would be ignored (a "
@@ -369,11 +370,14 @@ def added_key_problems(overrides: list[str], conf_dir: Path) -> list[str]:
 def config_problems(cfg: DictConfig, overrides: list[str] | None = None) -> list[str]:
     """Every invalid value in a composed training config, as sentences; empty when it is usable. `overrides`: the
     command line's (Hydra's task overrides), None to read them from Hydra when it is set up."""
-    if overrides is None:
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     from wgangp.config_tree import CONF_DIR
 
-    return value_problems(cfg, TRAIN_RULES) + trainer_problems(cfg) + added_key_problems(overrides, CONF_DIR)
+    folders = [CONF_DIR]
+    if HydraConfig.initialized():  # a user's --config-dir holds groups of its own
+        hydra = HydraConfig.get()
+        folders += [Path(s.path) for s in hydra.runtime.config_sources if s.schema == "file"]
+        overrides = list(hydra.overrides.task) if overrides is None else overrides
+    return value_problems(cfg, TRAIN_RULES) + trainer_problems(cfg) + added_key_problems(overrides or [], folders)
 
 
 def check_values(cfg: DictConfig, rules: dict[str, Rule], where: str) -> None:

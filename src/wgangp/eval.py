@@ -64,8 +64,10 @@ def evaluate(cfg: DictConfig) -> dict:
         cfg.data = run_config["data"]  # so `${data}` (metrics=classifier's extractor) means the run's data
     settings = OmegaConf.to_container(cfg.evaluators, resolve=True)  # resolved here, where `data` is the run's
     # num_samples=null: each measure's own protocol size; a number given is used by every measure
-    settings["quality"]["num_samples"] = cfg.num_samples or IMAGE_SAMPLES
-    settings["w1"]["num_points"] = cfg.w1_points or cfg.num_samples or W1_POINTS
+    if settings["quality"].get("num_samples") is None:  # evaluators.quality.num_samples=N given: it stands
+        settings["quality"]["num_samples"] = IMAGE_SAMPLES
+    if settings["w1"].get("num_points") is None:
+        settings["w1"]["num_points"] = cfg.num_samples or W1_POINTS
     configs = evaluator_configs(run_config.get("evaluators") or {}, settings)
     if not configs:
         raise UserInputError(

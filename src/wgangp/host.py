@@ -22,7 +22,9 @@ def host_free_memory() -> tuple[float, str]:
     cgroup's memory.max less memory.current (containers, SLURM jobs)."""
     meminfo = _read("/proc/meminfo") or ""
     fields = dict(line.split(":", 1) for line in meminfo.splitlines() if ":" in line)
-    limits = [(float(fields["MemAvailable"].split()[0]) * 1024, "MemAvailable in /proc/meminfo")]
+    limits = [(float("inf"), "no memory limit known on this system")]
+    if "MemAvailable" in fields:
+        limits.append((float(fields["MemAvailable"].split()[0]) * 1024, "MemAvailable in /proc/meminfo"))
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     status = dict(line.split(":", 1) for line in (_read("/proc/self/status") or "").splitlines() if ":" in line)
     if soft != resource.RLIM_INFINITY and "VmSize" in status:

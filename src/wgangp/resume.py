@@ -9,9 +9,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from wgangp.errors import UserInputError
+from wgangp.checkpoints import check_format, load_checkpoint
+from wgangp.errors import UserInputError, writing
 
 log = logging.getLogger("wgangp")
+METRICS = "metrics.csv"
 
 # What a resume may change, as dotted prefixes of the config (a prefix covers everything under it).
 # Everything else defines the run (the data set and its shape, every field of both nets, the
@@ -168,3 +170,76 @@ def check_resume_compatible(
             "resuming with changed settings: %s",
             "; ".join(f"{k}: {_show(stored.get(k, _ABSENT))} -> {_show(new.get(k, _ABSENT))}" for k in changed),
         )
+
+
+def checkpoints_in(run_dir: Path) -> list[Path]:
+    """The checkpoint files a run left in `run_dir`/checkpoints, newest name last."""
+    return sorted((Path(run_dir) / "checkpoints").glob("*.ckpt"))
+
+
+def own_resume_point(run_dir: Path) -> Path | None:
+    """The checkpoint a run in `run_dir` continues from: its last.ckpt, else its newest kept iter_*.ckpt (a run
+    that keeps no last.ckpt, callbacks.checkpoint.last_every_n_iters=0); None when it has none."""
+    folder = Path(run_dir) / "checkpoints"
+    try:
+        if (folder / "last.ckpt").is_file():
+            return folder / "last.ckpt"
+        kept = sorted(p for p in folder.glob("iter_*.ckpt") if p.is_file())  # zero-padded: by name is by iteration
+    except OSError:
+        return None
+    return kept[-1] if kept else None
+
+
+def check_run_directory(run_dir: Path, ckpt_path: str | None) -> None:
+    """Refuse a new run (no ckpt_path) in a directory that holds another run's checkpoints: it would overwrite
+    them and mix its metrics.csv rows with theirs. A metrics.csv without any checkpoint (a run killed before its
+    first one) is kept beside the new one as metrics.csv.previous-N, so nothing written is lost."""
+    if ckpt_path not in (None, ""):
+        return
+    run_dir = Path(run_dir)
+    found = checkpoints_in(run_dir)
+    if found:
+        raise UserInputError(
+            f"run directory {run_dir} already holds a run's checkpoints ({', '.join(p.name for p in found[-2:])}), "
+            "and a new run there would overwrite them and append to that run's metrics.csv, so this one did not "
+            "start. To continue that run, repeat its command with ckpt_path=last added; to start a new run, leave "
+            "hydra.run.dir out (a new timestamped folder) or give it another folder, hydra.run.dir=..."
+        )
+    metrics = run_dir / METRICS
+    if metrics.is_file():
+        n = 1
+        while (kept := run_dir / f"{METRICS}.previous-{n}").exists():
+            n += 1
+        with writing(kept, "metrics log"):
+            metrics.rename(kept)
+        log.warning("%s held the rows of an earlier run that left no checkpoint; kept them as %s", metrics, kept)
+
+
+def prepare_start(cfg: DictConfig, run_dir: Path) -> tuple[str | None, dict | None]:
+    """How a run in `run_dir` starts: afresh, or from the checkpoint `cfg.ckpt_path` names, checked before anything
+    is written (the run-directory callback calls it before Hydra writes .hydra/, train() again). Returns
+    (ckpt_path, loaded checkpoint), (None, None) for a fresh start.
+
+    Refused (UserInputError): a fresh start over a run's checkpoints; a resume into a directory holding another
+    run's checkpoints; `last` with nothing to find; a checkpoint that is unreadable, of an older format or of a
+    different setup (wgangp.checkpoints, check_resume_compatible)."""
+    run_dir = Path(run_dir)
+    check_run_directory(run_dir, cfg.ckpt_path)
+    runs_of_this_name = Path(cfg.paths.log_dir) / cfg.task_name / cfg.run_name  # the default layout's parent
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir, runs_of_this_name)
+    if ckpt_path is None:
+        return None, None
+    own = (run_dir / "checkpoints").resolve()
+    if checkpoints_in(run_dir) and Path(ckpt_path).resolve().parent != own:
+        raise UserInputError(
+            f"run directory {run_dir} holds the checkpoints of its own run, and resuming ckpt_path={ckpt_path} "
+            "(another run's) there would overwrite them and that run's metrics.csv, so this one did not start. "
+            "Resume it in its own directory, or in a new one: leave hydra.run.dir out, or give another "
+            "hydra.run.dir=..."
+        )
+    # weights_only and checked (a bad file is a UserInputError); a resume builds from this run's own config, never
+    # from the stored one, which it only compares
+    ckpt = load_checkpoint(ckpt_path)
+    check_format(ckpt["wgangp"], ckpt_path)
+    check_resume_compatible(ckpt["wgangp"]["run_config"], cfg, ckpt_path, ckpt["wgangp"]["generator_iter"])
+    return ckpt_path, ckpt

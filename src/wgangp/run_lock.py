@@ -5,12 +5,14 @@ exclusive flock on `<run dir>/.run.lock` is held for as long as the run lives. T
 (fcntl.flock), so it goes away with the process however that ends (exit, crash, SIGKILL): a lock file left behind
 without a holder does not block. The file records the holder (pid, host, start time) so that a refused run can
 name it. And one run after another in the same directory (a relaunch without ckpt_path, the usual requeue mistake)
-would overwrite the first one's last.ckpt and append to its metrics.csv: `check_run_directory` refuses it.
+would overwrite the first one's last.ckpt and append to its metrics.csv: wgangp.resume.prepare_start refuses it,
+here before Hydra writes .hydra/ and again in train() (the Python API).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import logging
 import os
@@ -22,15 +24,15 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from wgangp.cli import report_and_exit
 from wgangp.errors import UserInputError, writing
+from wgangp.resume import prepare_start
 
 log = logging.getLogger("wgangp")
 
 LOCK_NAME = ".run.lock"
-METRICS = "metrics.csv"
 # Locks this process holds: resolved run directory -> [file descriptor, nesting depth]. Re-entrant, so
 # the Hydra callback (before .hydra/ is written) and train() (also for multirun jobs) can both take it.
 _held: dict[Path, list[int]] = {}
@@ -76,36 +78,6 @@ def release(run_dir: Path) -> None:
         os.close(entry[0])
 
 
-def checkpoints_in(run_dir: Path) -> list[Path]:
-    """The checkpoint files a run left in `run_dir`/checkpoints, newest name last."""
-    return sorted((Path(run_dir) / "checkpoints").glob("*.ckpt"))
-
-
-def check_run_directory(run_dir: Path, ckpt_path: str | None) -> None:
-    """Refuse a new run (no ckpt_path) in a directory that holds another run's checkpoints: it would overwrite
-    them and mix its metrics.csv rows with theirs. A metrics.csv without any checkpoint (a run killed before its
-    first one) is kept beside the new one as metrics.csv.previous-N, so nothing written is lost."""
-    if ckpt_path not in (None, ""):
-        return
-    run_dir = Path(run_dir)
-    found = checkpoints_in(run_dir)
-    if found:
-        raise UserInputError(
-            f"run directory {run_dir} already holds a run's checkpoints ({', '.join(p.name for p in found[-2:])}), "
-            "and a new run there would overwrite them and append to that run's metrics.csv, so this one did not "
-            "start. To continue that run, repeat its command with ckpt_path=last added; to start a new run, leave "
-            "hydra.run.dir out (a new timestamped folder) or give it another folder, hydra.run.dir=..."
-        )
-    metrics = run_dir / METRICS
-    if metrics.is_file():
-        n = 1
-        while (kept := run_dir / f"{METRICS}.previous-{n}").exists():
-            n += 1
-        with writing(kept, "metrics log"):
-            metrics.rename(kept)
-        log.warning("%s held the rows of an earlier run that left no checkpoint; kept them as %s", metrics, kept)
-
-
 @contextlib.contextmanager
 def run_directory_lock(run_dir: Path) -> Iterator[None]:
     """Hold `run_dir`'s lock inside the block (see acquire)."""
@@ -143,7 +115,10 @@ class RunDirectoryLock(Callback):
             report_and_exit(e)
         self._run_dir = run_dir
         try:  # before Hydra writes .hydra/ over the files of a run that lives there
-            check_run_directory(run_dir, OmegaConf.select(config, "ckpt_path"))
+            task = copy.deepcopy(config)
+            with read_write(task), open_dict(task):
+                del task["hydra"]
+            prepare_start(task, run_dir)
         except Exception as e:  # noqa: BLE001
             release(run_dir)
             report_and_exit(e)

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from wgangp.build import build
 from wgangp.callbacks.checkpoint import IterationCheckpoint
-from wgangp.checkpoints import check_format, check_weights, load_checkpoint
+from wgangp.checkpoints import check_weights
 from wgangp.cli import entry_point
 from wgangp.config_checks import check_config
 from wgangp.config_tree import CONF_DIR
@@ -29,8 +29,8 @@ from wgangp.errors import NonFiniteError, TrainingInterrupted, UserInputError
 from wgangp.loggers import continue_loggers
 from wgangp.memory import check_memory
 from wgangp.precision import configure_numerics
-from wgangp.resume import check_resume_compatible, resolve_ckpt_path
-from wgangp.run_lock import check_run_directory, run_directory_lock
+from wgangp.resume import prepare_start
+from wgangp.run_lock import run_directory_lock
 from wgangp.sweep.job import run_sweep_job
 
 log = logging.getLogger("wgangp")
@@ -57,15 +57,7 @@ def train(cfg: DictConfig, record: dict[str, Any] | None = None) -> dict[str, fl
 def _train_locked(cfg: DictConfig, record: dict[str, Any] | None) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     check_config(cfg)
-    check_run_directory(output_dir, cfg.ckpt_path)  # a new run never writes over an earlier one's files
-    runs_of_this_name = Path(cfg.paths.log_dir) / cfg.task_name / cfg.run_name  # the default layout's parent
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir, runs_of_this_name)
-    # weights_only, checked (a bad file is a UserInputError); a resume builds from this run's own config, never from
-    # the stored one, which it only compares
-    ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
-    if ckpt is not None:
-        check_format(ckpt["wgangp"], ckpt_path)
-        check_resume_compatible(ckpt["wgangp"]["run_config"], cfg, ckpt_path, ckpt["wgangp"]["generator_iter"])
+    ckpt_path, ckpt = prepare_start(cfg, output_dir)  # never over an earlier run's files; a resume checked
     start = ckpt["wgangp"]["generator_iter"] if ckpt is not None else 0
     if ckpt is not None and start == cfg.generator_iters:  # a finished run: not an error, but say so
         log.warning(

@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from wgangp.errors import CheckpointWriteError
 from wgangp.files import replacing
 from wgangp.loggers import logger_states
+from wgangp.resume import own_resume_point
 
 
 def atomic_save_checkpoint(trainer: L.Trainer, path: Path) -> None:
@@ -47,15 +48,10 @@ def atomic_save_checkpoint(trainer: L.Trainer, path: Path) -> None:
 
 
 def _resume_point(folder: Path) -> str | None:
-    """What ckpt_path can name to resume from `folder`: "last" when last.ckpt exists, else the newest kept
-    iter_*.ckpt (ckpt_path=last finds only last.ckpt); None when it holds no checkpoint."""
-    try:
-        if (folder / "last.ckpt").is_file():
-            return "last"
-        kept = sorted(p for p in folder.glob("iter_*.ckpt") if p.is_file())
-    except OSError:
-        return None
-    return str(kept[-1]) if kept else None
+    """What ckpt_path can name to resume from the checkpoints `folder`: "last" when last.ckpt exists, else the
+    newest kept iter_*.ckpt (ckpt_path=last finds only last.ckpt); None when it holds no checkpoint."""
+    found = own_resume_point(folder.parent)
+    return None if found is None else "last" if found.name == "last.ckpt" else str(found)
 
 
 def _resumed_from(trainer: L.Trainer) -> str | None:

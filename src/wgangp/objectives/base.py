@@ -177,11 +177,17 @@ class GANObjective(L.LightningModule):
     def critic_loss(self, s: Step) -> dict[str, Tensor]:
         """The terms of one critic step; "loss" is minimised, the others are logged as train/<name>. Read D(real),
         D(fake), the penalties and the step's random stream from `s`."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no critic_loss(s): an objective writes critic_loss(s) and "
+            "generator_loss(s) over a wgangp.objectives.step.Step (docs/architecture.md, Adding an objective)"
+        )
 
     def generator_loss(self, s: Step) -> dict[str, Tensor]:
         """The terms of the generator step over its fakes `s.fake` = G(z) (the critic frozen); "loss" is minimised."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no generator_loss(s): an objective writes critic_loss(s) and "
+            "generator_loss(s) over a wgangp.objectives.step.Step (docs/architecture.md, Adding an objective)"
+        )
 
     def after_critic_step(self) -> None:
         """Called after every critic optimizer step (weight clipping hooks in here)."""

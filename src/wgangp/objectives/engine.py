@@ -2,12 +2,13 @@
 
 Every caller runs a step through here: the Lightning module (GANObjective.training_step), a bare loop around
 `train_iteration` (the bench, the Fig. 1 experiments), the memory dry run (wgangp.memory) and the reference
-comparison tests. An objective supplies only its losses over a `Step` (wgangp.objectives.step):
+comparison tests. An objective supplies only its losses over a `Step` (wgangp.objectives.step),
+`critic_loss(s)` and `generator_loss(s)`; the engine turns them into
 
     critic_terms(objective, real, fake, rng, labels)  -> {"critic_loss": ..., other terms}   one critic step's
     generator_terms(objective, real, z, rng, labels)  -> {"generator_loss": ..., ...}        the generator step's
 
-and the engine owns what surrounds them: the draws of z, epsilon and fake labels from the step's stream, no
+and owns what surrounds them: the draws of z, epsilon and fake labels from the step's stream, no
 generator graph in critic steps, the critic frozen in the generator step, feature matching
 (`objective.generator_loss=feature_matching`), the optimizer steps and the projection after each critic step.
 """

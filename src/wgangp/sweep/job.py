@@ -17,6 +17,7 @@ from wgangp.cli import exit_code, user_message
 from wgangp.config_checks import config_problems
 from wgangp.errors import NonFiniteError, TrainingInterrupted
 from wgangp.nets.random_arch import sample_architecture
+from wgangp.resume import own_resume_point
 from wgangp.sweep.results import is_finished, make_result, read_result, write_result
 
 log = logging.getLogger("wgangp")
@@ -49,12 +50,12 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
     if not problems and is_finished(previous, target):
         log.info("skipping %s: finished earlier (%s, score %s)", run_dir, previous["status"], previous["score"])
         return previous["score"]
-    own_last = run_dir / "checkpoints" / "last.ckpt"
+    own = own_resume_point(run_dir)
     with open_dict(cfg):
-        # A sweep resumes a run from its own directory only: `last` must not fall back to a sibling run
-        # (another architecture) as it does for single runs.
+        # A sweep resumes a run from its own directory only (last.ckpt, else its newest iter_*.ckpt): `last` must
+        # not fall back to a sibling run (another architecture) as it does for single runs.
         if cfg.ckpt_path in (None, "", "last"):
-            cfg.ckpt_path = str(own_last) if own_last.is_file() else None
+            cfg.ckpt_path = None if own is None else str(own)
     arch_seed = cfg.get("arch_seed")
     record: dict[str, Any] = {}
     score_name = cfg.sweep.score
