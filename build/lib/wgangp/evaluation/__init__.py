@@ -1,6 +1,0 @@
-"""Evaluation: evaluators (one class per measurement) and the one callback that runs them.
-
-Each data config selects its evaluators in its defaults list (conf/evaluator/*.yaml, gathered under the
-top-level `evaluators:` node); `wgangp.evaluation.callback.PeriodicEvaluation` runs them during training
-and src/eval.py runs the same ones on a checkpoint. See docs/architecture.md, "Evaluation".
-"""
