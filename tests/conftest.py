@@ -34,6 +34,19 @@ else:
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+# Tiny labelled runs on the bundled 8x8 digits at 28x28 (no download): conditional models and their sampling.
+DIGITS = [
+    *(o for o in TINY if not o.startswith("model.")),  # TINY's model.* shrink the toy MLPs
+    "data=digits",
+    "data.image_size=28",
+    "model.generator.base_filters=4",
+    "model.critic.base_filters=4",
+    "model.generator.latent_dim=16",
+    "evaluators.quality=null",
+    "evaluators.critic_validation=null",
+]
+
+
 def conf_options(group: str) -> list[str]:
     """Every option of conf/<group>/, so a new YAML file is tested without editing a list."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
@@ -65,6 +78,16 @@ def _no_wandb_run_left_open():
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish()
+
+
+@pytest.fixture(scope="module")
+def toy_ckpt(tmp_path_factory):
+    """A finished 2-iteration toy run's last.ckpt (TINY settings), one per test module."""
+    run = tmp_path_factory.mktemp("toy") / "run"
+    from wgangp.train import train
+
+    train(compose_config(run, [*TINY, "generator_iters=2"]))
+    return run / "checkpoints/last.ckpt"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from conftest import TINY, compose_config
+from conftest import DIGITS, TINY, compose_config
 from wgangp.build import build
 from wgangp.checkpoints import load_checkpoint
 from wgangp.cli_sample import main as sample_main
@@ -24,18 +24,6 @@ from wgangp.penalties import gradient_penalty
 from wgangp.rng import NOISE, step_generator
 from wgangp.sampling import sample, traverse_codes
 from wgangp.train import train
-
-# Tiny conditional runs on the bundled 8x8 digits at 28x28 (labelled, no download).
-DIGITS = [
-    *(o for o in TINY if not o.startswith("model.")),  # TINY's model.* shrink the toy MLPs
-    "data=digits",
-    "data.image_size=28",
-    "model.generator.base_filters=4",
-    "model.critic.base_filters=4",
-    "model.generator.latent_dim=16",
-    "evaluators.quality=null",
-    "evaluators.critic_validation=null",
-]
 
 
 # ---- labels through the loop -------------------------------------------------------------------------------

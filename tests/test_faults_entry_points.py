@@ -12,16 +12,6 @@ from faults import assert_one_paragraph, run_main
 from wgangp.cli_sample import main as sample_main
 from wgangp.errors import OutputWriteError
 from wgangp.plots import save_curve
-from wgangp.train import train
-
-
-@pytest.fixture(scope="module")
-def toy_ckpt(tmp_path_factory):
-    from wgangp.build import compose_config
-
-    run = tmp_path_factory.mktemp("toy") / "run"
-    train(compose_config(run, [*TINY, "generator_iters=1"]))
-    return run / "checkpoints/last.ckpt"
 
 
 def sample_cli(capsys, *argv: str):

@@ -34,13 +34,6 @@ class RunsACommand:
         return os.system, (f"touch {self.target}",)
 
 
-@pytest.fixture(scope="module")
-def toy_ckpt(tmp_path_factory):
-    run = tmp_path_factory.mktemp("toy") / "run"
-    train(compose_config(run, [*TINY, "generator_iters=2"]))
-    return run / "checkpoints/last.ckpt"
-
-
 def edited(ckpt_path, tmp_path, edit, name="edited.ckpt"):
     """A copy of a real checkpoint, changed by `edit(ckpt)`: passes torch.load(weights_only=True)."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)

@@ -13,31 +13,13 @@ import pytest
 import torch
 
 import wgangp.sampling
-from conftest import REPO, TINY, run_cli
+from conftest import DIGITS, REPO, run_cli
 from faults import assert_one_paragraph
 from wgangp.build import compose_config
 from wgangp.cli_sample import main as sample_main
 from wgangp.errors import UserInputError
 from wgangp.sampling import per_class_labels, sample, traverse_codes
 from wgangp.train import train
-
-DIGITS = [  # tests/test_conditional.py's tiny labelled runs
-    *(o for o in TINY if not o.startswith("model.")),
-    "data=digits",
-    "data.image_size=28",
-    "model.generator.base_filters=4",
-    "model.critic.base_filters=4",
-    "model.generator.latent_dim=16",
-    "evaluators.quality=null",
-    "evaluators.critic_validation=null",
-]
-
-
-@pytest.fixture(scope="module")
-def toy_ckpt(tmp_path_factory):
-    run = tmp_path_factory.mktemp("toy") / "run"
-    train(compose_config(run, [*TINY, "generator_iters=1"]))
-    return run / "checkpoints/last.ckpt"
 
 
 @pytest.fixture(scope="module")
