@@ -380,18 +380,20 @@ def config_problems(cfg: DictConfig, overrides: list[str] | None = None) -> list
     return value_problems(cfg, TRAIN_RULES) + trainer_problems(cfg) + added_key_problems(overrides or [], folders)
 
 
-def check_values(cfg: DictConfig, rules: dict[str, Rule], where: str) -> None:
-    """Raise UserInputError listing every value of `cfg` that `rules` refuse."""
-    problems = value_problems(cfg, rules)
+def _refuse(problems: list[str], where: str) -> None:
+    """One UserInputError listing every problem, when there are any."""
     if problems:
         raise UserInputError(" ".join(problems) + f" Fix the value(s) on the command line{where}.")
 
 
+def check_values(cfg: DictConfig, rules: dict[str, Rule], where: str) -> None:
+    """Raise UserInputError listing every value of `cfg` that `rules` refuse."""
+    _refuse(value_problems(cfg, rules), where)
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise UserInputError listing every problem of a composed training config."""
-    problems = config_problems(cfg)
-    if problems:
-        raise UserInputError(" ".join(problems) + " Fix the value(s) on the command line or in the config file.")
+    _refuse(config_problems(cfg), " or in the config file")
 
 
 def check_checkpoint_path(cfg: DictConfig) -> Path:

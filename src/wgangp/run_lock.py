@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
-import logging
 import os
 import socket
 import time
@@ -29,8 +28,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from wgangp.cli import report_and_exit
 from wgangp.errors import UserInputError, writing
 from wgangp.resume import prepare_start
-
-log = logging.getLogger("wgangp")
 
 LOCK_NAME = ".run.lock"
 # Locks this process holds: resolved run directory -> [file descriptor, nesting depth]. Re-entrant, so

@@ -32,6 +32,7 @@ from wgangp.losses import wasserstein_critic_loss
 from wgangp.nets.layers import spectral_normalize
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.objectives.base import GANObjective
+from wgangp.objectives.engine import critic_step
 from wgangp.penalties import input_gradient_norms
 from wgangp.plots import save_layer_gradient_norms, save_value_surface_grid, save_weight_histograms
 from wgangp.rng import EVAL, EVAL_DATA, NOISE, step_generator
@@ -109,7 +110,7 @@ def value_surfaces(
             for _ in range(critic_iters):
                 real = dist.sample(batch_size, rng)["real"]  # (m, 2)
                 fake = real + noise_std * torch.randn(real.shape, generator=rng)  # the fixed 'generator'
-                objective.critic_step(real, fake, opt, rng)  # Eq. 3 / the clipped WGAN's, then clipping
+                critic_step(objective, real, fake, opt, rng)  # Eq. 3 / the clipped WGAN's, then clipping
             real = dist.sample(num_points, rng)["real"]
             fake = real + noise_std * torch.randn(real.shape, generator=rng)
             with torch.no_grad():

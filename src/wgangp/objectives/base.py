@@ -306,18 +306,6 @@ class GANObjective(L.LightningModule):
         scaler = self._grad_scaler()
         return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
-    def critic_step(
-        self,
-        real: Tensor,
-        fake: Tensor,
-        opt_d: torch.optim.Optimizer,
-        rng: torch.Generator,
-        labels: Tensor | None = None,
-    ) -> dict[str, Tensor]:
-        """One critic update on a real and a fake batch (wgangp.objectives.engine.critic_step); the Fig. 1a
-        experiment calls it with its own fake points."""
-        return engine.critic_step(self, real, fake, opt_d, rng, labels)
-
     def train_iteration(
         self,
         real: Tensor,
