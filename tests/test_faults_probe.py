@@ -357,3 +357,20 @@ def test_force_overrides_and_groups_of_a_user_directory_are_not_taken_for_typos(
     (user / "augment").mkdir(parents=True)
     assert added_key_problems(["++seed=3", "+augment=flip", "+optimizer@objective.x=adam_alg1"], [user]) == []
     assert len(added_key_problems(["+seeds=3"], [user])) == 1
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["trainer.precision=64-true"], "trainer.precision='64-true' is not supported"),
+        (["+generator_iter=3"], "+generator_iter=3 adds a top-level key"),
+        (["model=charcnn", "data=text"], "data.path is not set"),
+    ],
+)
+def test_the_command_line_refuses_them_with_exit_2_before_writing_a_run(tmp_path, overrides, named):
+    """What Lightning would end in exit 1 (or the run would ignore), the command line ends in exit 2, before any
+    checkpoint, metrics or .hydra/ is written."""
+    run = tmp_path / "run"
+    base = [o for o in TINY if not o.startswith("model.")]  # TINY's model.* shrink the toy MLPs only; refused first
+    assert_one_paragraph(run_cli("train.py", *base, *overrides, f"hydra.run.dir={run}"), 2, named)
+    assert not (run / "checkpoints").exists() and not (run / "metrics.csv").exists()
