@@ -68,6 +68,19 @@ fig3: $(STAMP)  ## Fig. 3: 4 methods on CIFAR-10 (sweeps/fig3.yaml), then the pl
 	$(if $(filter cpu,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}) $(PY) src/train.py --config-dir sweeps --config-name $(FIG3_CONFIG) hydra.sweep.dir=$(FIG3_DIR) $(ARGS)
 	$(PY) scripts/fig3_plot.py $(FIG3_DIR)
 
+TECHNIQUES_DIR ?= logs/sweeps/techniques_cpu
+LIMITED_DATA_DIR ?= logs/sweeps/limited_data_cpu
+sweep-techniques: $(STAMP)  ## RpGAN+R1+R2, lazy penalty, DiffAugment, hinge+SN, DCGAN vs WGAN-GP on Fashion-MNIST, 3 seeds (CPU hours), then records and docs
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) src/train.py --config-dir sweeps --config-name techniques_cpu hydra.sweep.dir=$(TECHNIQUES_DIR) $(ARGS)
+	$(PY) scripts/techniques.py $(TECHNIQUES_DIR) --table techniques_cpu
+
+sweep-limited-data: $(STAMP)  ## Fig. 5b on 1000 Fashion-MNIST images: WGAN-GP with and without DiffAugment / ADA, then records and docs
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) src/train.py --config-dir sweeps --config-name limited_data_cpu hydra.sweep.dir=$(LIMITED_DATA_DIR) $(ARGS)
+	$(PY) scripts/techniques.py $(LIMITED_DATA_DIR) --table limited_data_cpu
+
+results: $(STAMP)  ## re-render every docs table drawn from the committed records under results/
+	$(PY) scripts/render_results.py
+
 fig3-plot: $(STAMP)  ## Fig. 3's two panels (IS vs iterations and wall-clock) from FIG3_DIR's metrics.csv
 	$(PY) scripts/fig3_plot.py $(FIG3_DIR)
 
@@ -82,4 +95,4 @@ lint: $(STAMP)  ## ruff check and ruff format --check (no file is changed)
 	$(PY) -m ruff check src tests scripts docs/examples
 	$(PY) -m ruff format --check src tests scripts docs/examples
 
-.PHONY: help install train test test-package test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2 fig3 fig3-plot lsun-fig2 fig2-grid
+.PHONY: help install train test test-package test-slow bench params bench-data lint sweep-random-archs sweep-one-sided table2 fig3 fig3-plot lsun-fig2 fig2-grid sweep-techniques sweep-limited-data results

@@ -23,13 +23,14 @@ from torch.utils.data import DataLoader
 
 from wgangp.cli import entry_point
 from wgangp.data.finite import DecodeSource, TensorSource
-from wgangp.data.images import (
-    CIFAR10DataModule,
-    DigitsDataModule,
-    ImageFolderDataModule,
-    ImageNet32DataModule,
-    LSUNDataModule,
-    MNISTDataModule,
+from wgangp.data.images import ImageDataModule
+from wgangp.data.readers import (
+    CIFAR10Reader,
+    DigitsReader,
+    ImageFolderReader,
+    ImageNet32Reader,
+    LSUNReader,
+    MNISTReader,
 )
 from wgangp.data.stream import StepSampler, StepStream
 from wgangp.data.text import TextDataModule
@@ -69,16 +70,22 @@ def write_all(root: Path) -> dict:
     lines = [" ".join(rng.choice(["the", "a", "news", "of", "market", "said", "on", "2017"], 8)) for _ in range(5000)]
     (root / "text.txt").write_text("\n".join(lines))
     return {
-        "digits": lambda **kw: DigitsDataModule(**kw),
-        "mnist": lambda **kw: MNISTDataModule(str(root / "mnist"), download=False, **kw),
-        "fashion_mnist": lambda **kw: MNISTDataModule(
-            str(root / "fmnist"), download=False, dataset_class="torchvision.datasets.FashionMNIST", **kw
+        "digits": lambda **kw: ImageDataModule(DigitsReader, val_fraction=0.1, **kw),
+        "mnist": lambda **kw: ImageDataModule(MNISTReader, root=str(root / "mnist"), download=False, **kw),
+        "fashion_mnist": lambda **kw: ImageDataModule(
+            MNISTReader,
+            root=str(root / "fmnist"),
+            download=False,
+            dataset_class="torchvision.datasets.FashionMNIST",
+            **kw,
         ),
-        "cifar10": lambda **kw: CIFAR10DataModule(str(root / "cifar"), download=False, **kw),
+        "cifar10": lambda **kw: ImageDataModule(CIFAR10Reader, root=str(root / "cifar"), download=False, **kw),
         "text": lambda **kw: TextDataModule(str(root / "text.txt"), **kw),
-        "imagenet32": lambda **kw: ImageNet32DataModule(str(root / "imagenet32"), **kw),
-        "lsun_bedroom (64)": lambda **kw: LSUNDataModule(str(root / "lsun"), image_size=64, **kw),
-        "image_folder (64)": lambda **kw: ImageFolderDataModule(str(root / "imgs"), image_size=64, **kw),
+        "imagenet32": lambda **kw: ImageDataModule(ImageNet32Reader, root=str(root / "imagenet32"), **kw),
+        "lsun_bedroom (64)": lambda **kw: ImageDataModule(LSUNReader, root=str(root / "lsun"), image_size=64, **kw),
+        "image_folder (64)": lambda **kw: ImageDataModule(
+            ImageFolderReader, root=str(root / "imgs"), image_size=64, val_fraction=0.1, **kw
+        ),
     }
 
 

@@ -12,13 +12,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_quality_metrics import TinyExtractor, TinyGenerator, TinyImageData  # noqa: E402
+from wgangp.evaluation.context import eval_context  # noqa: E402
 from wgangp.evaluation.quality import ImageQuality  # noqa: E402
 
 
@@ -37,7 +37,10 @@ def score(out_dir: Path) -> dict[str, float]:
         kid_subset_size=30,
         batch_size=10,
     )
-    evaluator.setup(TinyImageData(batch_size=8), SimpleNamespace(seed=0, run_config={}))
+    data = TinyImageData(batch_size=8)
+    data.prepare_data()
+    data.setup("fit")  # as wgangp.build.build does: the data module must be loaded before it is sampled
+    evaluator.setup(data, eval_context(generator, seed=0, out_dir=out_dir))
     with torch.no_grad():
         return evaluator.evaluate(generator.eval(), None)
 

@@ -11,13 +11,19 @@ import wgangp.metrics.classifier as classifier_module
 from conftest import compose_config, run_cli
 from wgangp.data.base import GANDataModule
 from wgangp.data.finite import TensorSource
-from wgangp.data.images import DigitsDataModule
+from wgangp.data.images import ImageDataModule
+from wgangp.data.readers import DigitsReader
 from wgangp.errors import UserInputError
 from wgangp.metrics.classifier import ClassifierFeatures
 from wgangp.metrics.quality import QualityScores
 from wgangp.train import train
 
-DIGITS = {"_target_": "wgangp.data.images.DigitsDataModule", "image_size": 16, "val_fraction": 0.1}
+DIGITS = {
+    "_target_": "wgangp.data.images.ImageDataModule",
+    "reader": {"_target_": "wgangp.data.readers.DigitsReader", "_partial_": True},
+    "image_size": 16,
+    "val_fraction": 0.1,
+}
 
 
 class UnlabelledImages(GANDataModule):
@@ -45,7 +51,7 @@ def digits_classifier(tmp_path_factory):
 def test_classifier_separates_real_digits_from_noise(digits_classifier):
     extractor, _ = digits_classifier
     assert extractor.val_accuracy >= 0.8
-    val = DigitsDataModule(image_size=16).load("val")
+    val = ImageDataModule(DigitsReader, image_size=16, val_fraction=0.1).load("val")
     real = val.gather(torch.arange(len(val)))["real"]  # (180, 1, 16, 16), about 18 of each class
     out = extractor(real)
     assert out["pool"].shape == (len(real), 128) and out["logits"].shape == (len(real), 10)

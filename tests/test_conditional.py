@@ -13,6 +13,7 @@ from wgangp.checkpoints import load_checkpoint
 from wgangp.cli_sample import main as sample_main
 from wgangp.errors import UserInputError
 from wgangp.evaluation.conditional import ClassConditional
+from wgangp.evaluation.context import eval_context
 from wgangp.latents import LatentCodes
 from wgangp.metrics.conditional import code_purity, frechet_distance, gaussian_fit
 from wgangp.nets.conditional import DCGANProjectionCritic, ResNetProjectionCritic
@@ -271,11 +272,10 @@ class LevelData:
 @pytest.mark.parametrize("swap, accuracy", [(False, 1.0), (True, 0.0)])
 def test_conditional_accuracy_and_per_class_fid(swap, accuracy):
     evaluator = ClassConditional(PixelClassifier, num_per_class=300, num_real=900, batch_size=100)
-    objective = nn.Module()
-    objective.generator, objective.seed = LevelImages(swap), 0
-    evaluator.setup(LevelData(), objective)
+    generator = LevelImages(swap)
+    evaluator.setup(LevelData(), eval_context(generator, seed=0))
     with torch.no_grad():
-        metrics = evaluator.evaluate(objective.generator, None)
+        metrics = evaluator.evaluate(generator, None)
     assert metrics["val/cond_accuracy"] == accuracy
     assert metrics["val/fid_all"] < 0.05  # all classes together: the same distribution either way
     assert (metrics["val/fid_class_mean"] < 0.05) != swap  # per class: a swapped class is 0.25 away

@@ -1,7 +1,6 @@
 """Sec. 5.6 / Fig. 5b: the critic's W estimate on held-out vs training data, and experiment=mnist_overfit."""
 
 import csv
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ from torch import nn
 
 from conftest import compose_config
 from wgangp.data.writers import labelled_images, write_mnist
+from wgangp.evaluation.context import eval_context
 from wgangp.evaluation.critic_validation import CriticValidation
 from wgangp.train import train
 
@@ -44,9 +44,8 @@ class ConstantGenerator(nn.Module):
 
 
 def test_w_estimates_are_the_critic_means_on_each_split_minus_the_fakes(tmp_path):
-    objective = SimpleNamespace(seed=0, latent_dim=4, generator=ConstantGenerator())  # what setup reads
     evaluator = CriticValidation(str(tmp_path), every_n_iters=7, num_samples=10, batch_size=4)
-    evaluator.setup(TwoLevelData(), objective)
+    evaluator.setup(TwoLevelData(), eval_context(ConstantGenerator(), seed=0))
     metrics = evaluator.evaluate(ConstantGenerator(), SumCritic())
     # D(train) = 3, D(val) = 0, D(fake) = -1.5
     assert metrics == pytest.approx({"val/w_estimate": 1.5, "val/w_estimate_train": 4.5, "val/w_estimate_gap": 3.0})

@@ -8,7 +8,9 @@ import pytest
 import torch
 import yaml
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf, open_dict
+from torch import nn
 
 from conftest import CONF_DIR, compose_config, conf_options
 from wgangp.evaluation.base import Evaluator
@@ -16,19 +18,25 @@ from wgangp.evaluation.callback import PeriodicEvaluation
 from wgangp.train import train
 
 CALLS: list[tuple[str, int]] = []  # (hook, generator iteration) of the Probe evaluators of a run
+TRAINER: list = []  # the trainer of the run, recorded by RecordTrainer
+
+
+class RecordTrainer(Callback):
+    def setup(self, trainer, pl_module, stage):
+        TRAINER[:] = [trainer]
 
 
 class Probe(Evaluator):
-    """Records when it is called; `val/probe` is the generator's mean output on a fixed z."""
+    """Records when it is called; `val/probe` is the generator's mean output on a fixed z. The generator
+    iteration of each evaluation is read from the trainer (`TRAINER`): an evaluator itself never sees it."""
 
-    def setup(self, datamodule, objective):
-        self.z = torch.randn(8, objective.latent_dim, generator=torch.Generator().manual_seed(0))
-        self.objective = objective
+    def setup(self, datamodule, context):
+        self.z = torch.randn(8, context.latent_dim, generator=torch.Generator().manual_seed(0))
         CALLS.append(("setup", -1))
 
     def evaluate(self, generator, critic):
         assert not generator.training and not critic.training and not torch.is_grad_enabled()
-        CALLS.append(("evaluate", self.objective.generator_iter))
+        CALLS.append(("evaluate", TRAINER[0].lightning_module.generator_iter))
         return {"val/probe": float(generator(self.z).mean())}
 
     def write(self, step):
@@ -44,6 +52,7 @@ def probe_config(tiny_config, *overrides, **probe):
     cfg = tiny_config(*overrides)
     with open_dict(cfg):
         cfg.evaluators.probe = OmegaConf.create({"_target_": f"{__name__}.Probe", **probe})
+        cfg.callbacks.record_trainer = OmegaConf.create({"_target_": f"{__name__}.RecordTrainer"})
     return cfg
 
 
@@ -107,10 +116,12 @@ def test_only_all_ranks_evaluators_run_off_rank_0():
         {"rank0": Probe(), "everywhere": AllRanks(), "unselected": {"every_n_iters": 2}, "off": None}
     )
     assert set(callback.evaluators) == {"rank0", "everywhere"}  # settings without an evaluator are dropped
-    objective = SimpleNamespace(latent_dim=2)
-    callback.setup(SimpleNamespace(is_global_zero=False, datamodule=None), objective, "fit")
+    objective = SimpleNamespace(seed=0, generator=nn.Linear(2, 2), run_config={})
+    objective.generator.latent_dim = 2
+    trainer = SimpleNamespace(datamodule=None, default_root_dir="run", strategy=SimpleNamespace(root_device="cpu"))
+    callback.setup(SimpleNamespace(is_global_zero=False, **vars(trainer)), objective, "fit")
     assert set(callback._active) == {"everywhere"}
-    callback.setup(SimpleNamespace(is_global_zero=True, datamodule=None), objective, "fit")
+    callback.setup(SimpleNamespace(is_global_zero=True, **vars(trainer)), objective, "fit")
     assert set(callback._active) == {"rank0", "everywhere"}
 
 

@@ -16,7 +16,8 @@ from conftest import REPO, TINY, run_cli, set_up
 from faults import assert_one_paragraph
 from wgangp.build import compose_config
 from wgangp.data.errors import DataError
-from wgangp.data.images import CIFAR10DataModule, DigitsDataModule, ImageNet32DataModule, MNISTDataModule
+from wgangp.data.images import ImageDataModule
+from wgangp.data.readers import CIFAR10Reader, DigitsReader, ImageNet32Reader, MNISTReader
 from wgangp.data.text import BillionWordDataModule, TextDataModule
 from wgangp.data.writers import labelled_images, write_cifar10, write_imagenet32, write_mnist
 from wgangp.errors import UserInputError
@@ -54,7 +55,7 @@ def test_a_cifar_batch_with_a_code_payload_is_refused_without_running_it(tmp_pat
     marker = tmp_path / "payload-ran"
     crafted = crafted_batch(marker, call, protocol)
     (folder / "data_batch_3").write_bytes(crafted)
-    dm = CIFAR10DataModule(str(tmp_path / "cifar"), download=False, batch_size=4)
+    dm = ImageDataModule(CIFAR10Reader, root=str(tmp_path / "cifar"), download=False, batch_size=4)
     with pytest.raises(DataError) as info:
         set_up(dm)
     message = str(info.value)
@@ -91,7 +92,7 @@ def test_a_pickled_imagenet32_batch_with_a_code_payload_is_refused(tmp_path):
     marker = tmp_path / "payload-ran"
     (tmp_path / "in32/train_data_batch_7").write_bytes(crafted_batch(marker))
     with pytest.raises(DataError, match="train_data_batch_7 holds a pickled object of type .*system") as info:
-        set_up(ImageNet32DataModule(str(tmp_path / "in32"), batch_size=4))
+        set_up(ImageDataModule(ImageNet32Reader, root=str(tmp_path / "in32"), batch_size=4))
     assert "ImageNet 32x32 batches hold only dicts, lists, bytes and numpy arrays" in str(info.value)
     assert not marker.exists()
 
@@ -99,7 +100,7 @@ def test_a_pickled_imagenet32_batch_with_a_code_payload_is_refused(tmp_path):
 @pytest.mark.parametrize(("protocol", "byte_keys"), [(2, True), (2, False), (4, True), (5, False)])
 def test_honest_cifar_batches_of_every_protocol_still_load(tmp_path, protocol, byte_keys):
     _, train, test = cifar(tmp_path, protocol=protocol, byte_keys=byte_keys)
-    dm = set_up(CIFAR10DataModule(str(tmp_path / "cifar"), download=False, batch_size=4))
+    dm = set_up(ImageDataModule(CIFAR10Reader, root=str(tmp_path / "cifar"), download=False, batch_size=4))
     expected = np.concatenate([images for images, _ in train]).transpose(0, 3, 1, 2)
     assert torch.equal(dm.source.real, torch.from_numpy(expected))
     assert dm.source.label.tolist() == np.concatenate([labels for _, labels in train]).tolist()
@@ -113,7 +114,7 @@ def test_a_batch_pickled_by_numpy_1_still_loads(tmp_path):
         raw = (folder / name).read_bytes()
         assert b"numpy._core.multiarray\n_reconstruct" in raw
         (folder / name).write_bytes(raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
-    dm = set_up(CIFAR10DataModule(str(tmp_path / "cifar"), download=False, batch_size=4))
+    dm = set_up(ImageDataModule(CIFAR10Reader, root=str(tmp_path / "cifar"), download=False, batch_size=4))
     assert dm.source.label.tolist() == np.concatenate([labels for _, labels in train]).tolist()
 
 
@@ -145,9 +146,11 @@ def test_every_module_with_a_subset_checks_its_size(tmp_path):
     write_mnist(root / "MNIST/raw", (train_set[0][..., 0], train_set[1]), (test_set[0][..., 0], test_set[1]))
     cifar(tmp_path, n=8)  # 5 batches of 8: 40 training images
     modules = {
-        "MNIST": lambda s: MNISTDataModule(str(root), download=False, subset=s, batch_size=4),
-        "CIFAR-10": lambda s: CIFAR10DataModule(str(tmp_path / "cifar"), download=False, subset=s, batch_size=4),
-        "digits": lambda s: DigitsDataModule(val_fraction=0.1, subset=s, batch_size=4),
+        "MNIST": lambda s: ImageDataModule(MNISTReader, root=str(root), download=False, subset=s, batch_size=4),
+        "CIFAR-10": lambda s: ImageDataModule(
+            CIFAR10Reader, root=str(tmp_path / "cifar"), download=False, subset=s, batch_size=4
+        ),
+        "digits": lambda s: ImageDataModule(DigitsReader, val_fraction=0.1, subset=s, batch_size=4),
     }
     sizes = {"MNIST": n_train, "CIFAR-10": 40, "digits": 1617}
     for name, make in modules.items():

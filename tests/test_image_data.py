@@ -9,13 +9,15 @@ import torch
 from conftest import set_up
 from wgangp.build import build
 from wgangp.data.errors import DataError
-from wgangp.data.images import (
-    CIFAR10DataModule,
-    DigitsDataModule,
-    ImageFolderDataModule,
-    ImageNet32DataModule,
-    LSUNDataModule,
-    MNISTDataModule,
+from wgangp.data.finite import DecodeSource, TensorSource, materialise, split_indices, subset_indices
+from wgangp.data.images import ImageDataModule
+from wgangp.data.readers import (
+    CIFAR10Reader,
+    DigitsReader,
+    ImageFolderReader,
+    ImageNet32Reader,
+    LSUNReader,
+    MNISTReader,
 )
 from wgangp.data.writers import (
     labelled_images,
@@ -80,7 +82,11 @@ def lsun_root(tmp_path, n=12):
 )
 def test_mnist_family_idx_files(tmp_path, folder, cls):
     root, (train_x, train_y), (test_x, test_y) = mnist_root(tmp_path, folder)
-    dm = set_up(MNISTDataModule(str(root), dataset_class=cls, download=False, batch_size=8, batches_per_step=5))
+    dm = set_up(
+        ImageDataModule(
+            MNISTReader, root=str(root), dataset_class=cls, download=False, batch_size=8, batches_per_step=5
+        )
+    )
     assert dm.data_shape == (1, 28, 28)
     everything = dm.source.gather(torch.arange(40))
     torch.testing.assert_close(everything["real"], unit(train_x))
@@ -95,14 +101,14 @@ def test_mnist_family_idx_files(tmp_path, folder, cls):
 
 def test_mnist_resize_and_subset(tmp_path):
     root, *_ = mnist_root(tmp_path)
-    dm = set_up(MNISTDataModule(str(root), image_size=32, download=False, subset=10, batch_size=4))
+    dm = set_up(ImageDataModule(MNISTReader, root=str(root), image_size=32, download=False, subset=10, batch_size=4))
     assert dm.data_shape == (1, 32, 32) and len(dm.source) == 10 and len(dm.val_source) == 12
     assert dm.source.real.shape == (10, 1, 32, 32)
 
 
 def test_cifar10_python_batches(tmp_path):
     root, train, (test_x, test_y) = cifar_root(tmp_path)
-    dm = set_up(CIFAR10DataModule(str(root), download=False, batch_size=16, batches_per_step=2))
+    dm = set_up(ImageDataModule(CIFAR10Reader, root=str(root), download=False, batch_size=16, batches_per_step=2))
     assert dm.data_shape == (3, 32, 32) and len(dm.source) == 40
     everything = dm.source.gather(torch.arange(40))
     torch.testing.assert_close(everything["real"], unit(np.concatenate([x for x, _ in train])))
@@ -117,7 +123,9 @@ def test_cifar10_python_batches(tmp_path):
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_imagenet32_batches(tmp_path, fmt, in_memory):
     root, train, (val_x, val_y) = imagenet_root(tmp_path, fmt)
-    dm = set_up(ImageNet32DataModule(str(root), in_memory=in_memory, batch_size=8, batches_per_step=3))
+    dm = set_up(
+        ImageDataModule(ImageNet32Reader, root=str(root), in_memory=in_memory, batch_size=8, batches_per_step=3)
+    )
     assert dm.data_shape == (3, 32, 32) and len(dm.source) == 40
     rows = dm.source.dataset if not in_memory else None
     if rows is not None:  # streamed: item 13 is batch 4's second row, its label back to 0-based
@@ -133,7 +141,9 @@ def test_imagenet32_batches(tmp_path, fmt, in_memory):
 
 @pytest.mark.parametrize("size", [64, 128])
 def test_lsun_lmdb_centre_crop_then_resize(tmp_path, size):
-    dm = set_up(LSUNDataModule(str(lsun_root(tmp_path)), image_size=size, batch_size=4, batches_per_step=2))
+    dm = set_up(
+        ImageDataModule(LSUNReader, root=str(lsun_root(tmp_path)), image_size=size, batch_size=4, batches_per_step=2)
+    )
     assert dm.data_shape == (3, size, size)
     batch = through_loader(dm)
     assert batch["real"].shape == (2, 4, 3, size, size) and "label" not in batch
@@ -147,7 +157,9 @@ def test_lmdb_workers_draw_the_same_stream(tmp_path):
     root = lsun_root(tmp_path)
     batches = {}
     for workers in (0, 2):
-        dm = set_up(LSUNDataModule(str(root), image_size=16, batch_size=4, num_workers=workers, seed=3))
+        dm = set_up(
+            ImageDataModule(LSUNReader, root=str(root), image_size=16, batch_size=4, num_workers=workers, seed=3)
+        )
         loader = iter(dm.train_dataloader())
         batches[workers] = [next(loader)["real"] for _ in range(3)]
     assert all(torch.equal(a, b) for a, b in zip(batches[0], batches[2], strict=True))
@@ -156,13 +168,17 @@ def test_lmdb_workers_draw_the_same_stream(tmp_path):
 def test_image_folder_recursive_grey_and_colour(tmp_path):
     images, _ = labelled_images(10, 40, 30, 3)
     write_image_folder(tmp_path / "imgs", images)
-    dm = set_up(ImageFolderDataModule(str(tmp_path / "imgs"), image_size=30, in_memory=True, val_fraction=0.2))
+    dm = set_up(
+        ImageDataModule(ImageFolderReader, root=str(tmp_path / "imgs"), image_size=30, in_memory=True, val_fraction=0.2)
+    )
     assert dm.data_shape == (3, 30, 30) and len(dm.source) == 8 and len(dm.val_source) == 2
     # 40 x 30 -> centre 30 x 30 square (rows 5..34), no resize: the exact pixels.
     found = dm.source.real.flatten(1)
     expected = torch.from_numpy(images[:, 5:35]).permute(0, 3, 1, 2).flatten(1)
     assert all((expected == row).all(1).any() for row in found)
-    grey = set_up(ImageFolderDataModule(str(tmp_path / "imgs"), image_size=16, channels=1, batch_size=4))
+    grey = set_up(
+        ImageDataModule(ImageFolderReader, root=str(tmp_path / "imgs"), image_size=16, channels=1, batch_size=4)
+    )
     assert grey.data_shape == (1, 16, 16)
     assert through_loader(grey)["real"].shape == (1, 4, 1, 16, 16)
 
@@ -170,7 +186,7 @@ def test_image_folder_recursive_grey_and_colour(tmp_path):
 def test_digits_upsampled_with_labels_and_held_out_split():
     from sklearn.datasets import load_digits
 
-    dm = set_up(DigitsDataModule(batch_size=8, batches_per_step=5))
+    dm = set_up(ImageDataModule(DigitsReader, val_fraction=0.1, batch_size=8, batches_per_step=5))
     assert dm.data_shape == (1, 32, 32)
     assert len(dm.source) + len(dm.val_source) == 1797 and len(dm.val_source) == 180
     digits = load_digits()
@@ -187,12 +203,81 @@ def test_digits_upsampled_with_labels_and_held_out_split():
     assert batch["real"].shape == (5, 8, 1, 32, 32) and -1 <= batch["real"].min() < batch["real"].max() <= 1
 
 
+# ---- the held-out split and the subset: one implementation for every format --------------------------------------
+
+
+def tiny_files(tmp_path):
+    """Each reader with its options, on tiny files in its real format (distinct images, so rows are identifiable)."""
+    lsun = tmp_path / "lsun"
+    write_lmdb(lsun / "bedroom_train_lmdb", labelled_images(12, 16, 16, 3, seed=3)[0], "png")
+    write_lmdb(lsun / "bedroom_val_lmdb", labelled_images(3, 16, 16, 3, seed=4)[0], "png")
+    write_image_folder(tmp_path / "imgs", labelled_images(10, 16, 16, 3, seed=5)[0])
+    return {
+        "mnist": (MNISTReader, {"root": str(mnist_root(tmp_path)[0]), "download": False}),
+        "cifar10": (CIFAR10Reader, {"root": str(cifar_root(tmp_path)[0]), "download": False}),
+        "imagenet32": (ImageNet32Reader, {"root": str(imagenet_root(tmp_path)[0])}),
+        "lsun": (LSUNReader, {"root": str(lsun), "image_size": 16}),
+        "image_folder": (ImageFolderReader, {"root": str(tmp_path / "imgs"), "image_size": 16}),
+        "digits": (DigitsReader, {"image_size": 8}),
+    }
+
+
+def in_memory(images):
+    """Images as uint8 rows with their labels: a split held in memory or decoded per index, or what a reader read."""
+    if isinstance(images, TensorSource):
+        return images
+    return materialise(images.dataset if isinstance(images, DecodeSource) else images)
+
+
+def assert_rows(source, everything, index):
+    """`source` holds exactly the rows `index` of `everything`, in that order, each with its own label."""
+    found = in_memory(source)
+    assert torch.equal(found.real, everything.real[index])
+    assert (found.label is None) == (everything.label is None)
+    if found.label is not None:
+        assert torch.equal(found.label, everything.label[index])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "streamed"),  # streamed: decoded per index (in_memory=false), for the formats that can be
+    [("mnist", False), ("cifar10", False), ("digits", False)]
+    + [(fmt, streamed) for fmt in ("imagenet32", "lsun", "image_folder") for streamed in (True, False)],
+)
+def test_split_and_subset_are_the_same_for_every_format(tmp_path, fmt, streamed):
+    reader, options = tiny_files(tmp_path)[fmt]
+    make = lambda **kw: set_up(ImageDataModule(reader, in_memory=not streamed, batch_size=4, **options, **kw))
+    everything = in_memory(reader(**options).read("train"))  # every training image, in the files' order
+    n = len(everything)
+    train, val = split_indices(n, 0.25)  # a permutation seeded with 0: fixed for every run and format
+    assert len(val) == round(n / 4) and sorted(train.tolist() + val.tolist()) == list(range(n))  # disjoint, whole
+    chosen = train[subset_indices(len(train), 5)]  # seeded with 1, drawn from what the split left for training
+
+    dm = make(val_fraction=0.25, subset=5, seed=1)
+    assert len(dm.source) == 5
+    assert_rows(dm.source, everything, chosen)
+    assert_rows(dm.val_source, everything, val)
+    assert_rows(make(val_fraction=0.25, seed=2).source, everything, train)  # no subset: the whole training split
+    again = make(val_fraction=0.25, subset=5, seed=7)  # the run seed moves the stream, not the rows
+    assert torch.equal(in_memory(again.source).real, in_memory(dm.source).real)
+
+    if reader.held_out:  # data.val_fraction=null: the release's held-out files, the subset from all training files
+        official = make(subset=5)
+        assert_rows(official.source, everything, subset_indices(n, 5))
+        held_out = in_memory(reader(**options).read("val"))
+        assert_rows(official.val_source, held_out, torch.arange(len(held_out)))
+    else:
+        with pytest.raises(DataError, match=r"no held-out files.*set data.val_fraction"):
+            make(subset=5).val_source  # noqa: B018
+    with pytest.raises(DataError, match=rf"data.subset={len(train) + 1} is larger than the .* training split"):
+        make(val_fraction=0.25, subset=len(train) + 1)
+
+
 # ---- bad input: one DataError paragraph naming the path, what was expected, how to get it ---------------------
 
 
 def test_missing_mnist_with_download_off_names_path_and_files(tmp_path):
     with pytest.raises(DataError, match=r"MNIST/raw.*train-images-idx3-ubyte.*data.download=true"):
-        set_up(MNISTDataModule(str(tmp_path / "nothing"), download=False))
+        set_up(ImageDataModule(MNISTReader, root=str(tmp_path / "nothing"), download=False))
 
 
 def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
@@ -205,9 +290,13 @@ def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
     with pytest.raises(DataError, match=r"FashionMNIST/raw.*the download failed.*Name or service not known"):
-        set_up(MNISTDataModule(str(tmp_path), dataset_class="torchvision.datasets.FashionMNIST", download=True))
+        set_up(
+            ImageDataModule(
+                MNISTReader, root=str(tmp_path), dataset_class="torchvision.datasets.FashionMNIST", download=True
+            )
+        )
     with pytest.raises(DataError, match=r"cifar-10-batches-py.*download failed.*cifar-10-python.tar.gz"):
-        set_up(CIFAR10DataModule(str(tmp_path), download=True))
+        set_up(ImageDataModule(CIFAR10Reader, root=str(tmp_path), download=True))
 
 
 def test_truncated_idx_file(tmp_path):
@@ -215,7 +304,7 @@ def test_truncated_idx_file(tmp_path):
     path = root / "MNIST/raw/train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DataError, match=r"MNIST/raw could not be read.*truncated or corrupt"):
-        set_up(MNISTDataModule(str(root), download=False))
+        set_up(ImageDataModule(MNISTReader, root=str(root), download=False))
 
 
 def test_truncated_cifar_batch(tmp_path):
@@ -223,14 +312,14 @@ def test_truncated_cifar_batch(tmp_path):
     path = root / "cifar-10-batches-py/data_batch_3"
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(DataError, match=r"data_batch_3 is not a readable CIFAR-10 batch.*truncated"):
-        set_up(CIFAR10DataModule(str(root), download=False))
+        set_up(ImageDataModule(CIFAR10Reader, root=str(root), download=False))
 
 
 def test_missing_cifar_batches(tmp_path):
     root, *_ = cifar_root(tmp_path)
     (root / "cifar-10-batches-py/data_batch_5").unlink()
     with pytest.raises(DataError, match=r"missing data_batch_5.*cifar-10-python.tar.gz"):
-        set_up(CIFAR10DataModule(str(root), download=False))
+        set_up(ImageDataModule(CIFAR10Reader, root=str(root), download=False))
 
 
 def test_wrong_contents_of_a_batch(tmp_path):
@@ -238,7 +327,7 @@ def test_wrong_contents_of_a_batch(tmp_path):
     with open(root / "train_data_batch_2", "wb") as f:
         pickle.dump({"data": np.zeros((3, 100), np.uint8), "labels": [1, 2, 3]}, f)
     with pytest.raises(DataError, match=r"train_data_batch_2 does not hold a ImageNet 32x32 batch.*3072"):
-        set_up(ImageNet32DataModule(str(root)))
+        set_up(ImageDataModule(ImageNet32Reader, root=str(root)))
 
 
 @pytest.mark.parametrize("cut", [200, -100])
@@ -247,12 +336,12 @@ def test_truncated_imagenet32_npz(tmp_path, cut):
     path = root / "train_data_batch_7.npz"
     path.write_bytes(path.read_bytes()[:cut])
     with pytest.raises(DataError, match=r"train_data_batch_7.npz is not a readable ImageNet 32x32 batch"):
-        set_up(ImageNet32DataModule(str(root)))
+        set_up(ImageDataModule(ImageNet32Reader, root=str(root)))
 
 
 def test_missing_imagenet32(tmp_path):
     with pytest.raises(DataError, match=r"missing train_data_batch_1, .*train_data_batch_10.*image-net.org"):
-        set_up(ImageNet32DataModule(str(tmp_path)))
+        set_up(ImageDataModule(ImageNet32Reader, root=str(tmp_path)))
 
 
 def test_lmdb_that_does_not_open(tmp_path):
@@ -260,9 +349,9 @@ def test_lmdb_that_does_not_open(tmp_path):
     bad.mkdir(parents=True)
     (bad / "data.mdb").write_bytes(b"not an lmdb" * 1000)
     with pytest.raises(DataError, match=r"bedroom_train_lmdb does not open as an LMDB.*data.mdb.*download.py"):
-        set_up(LSUNDataModule(str(tmp_path / "lsun")))
+        set_up(ImageDataModule(LSUNReader, root=str(tmp_path / "lsun")))
     with pytest.raises(DataError, match=r"expected the LMDB directory .*church_outdoor_train_lmdb"):
-        set_up(LSUNDataModule(str(tmp_path / "lsun"), category="church_outdoor"))
+        set_up(ImageDataModule(LSUNReader, root=str(tmp_path / "lsun"), category="church_outdoor"))
 
 
 def test_lmdb_of_non_images(tmp_path):
@@ -273,18 +362,18 @@ def test_lmdb_of_non_images(tmp_path):
         txn.put(b"k", b"garbage")
     env.close()
     with pytest.raises(DataError, match=r"entry b'k' of the LMDB .* is not a decodable image"):
-        set_up(LSUNDataModule(str(tmp_path)))
+        set_up(ImageDataModule(LSUNReader, root=str(tmp_path)))
 
 
 def test_empty_or_missing_image_folder_and_corrupt_image(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"image folder .*empty is empty of images"):
-        set_up(ImageFolderDataModule(str(tmp_path / "empty")))
+        set_up(ImageDataModule(ImageFolderReader, root=str(tmp_path / "empty")))
     with pytest.raises(DataError, match=r"image folder .*absent does not exist"):
-        set_up(ImageFolderDataModule(str(tmp_path / "absent")))
+        set_up(ImageDataModule(ImageFolderReader, root=str(tmp_path / "absent")))
     (tmp_path / "empty" / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(DataError, match=r"broken.png is not a readable image"):
-        set_up(ImageFolderDataModule(str(tmp_path / "empty"), in_memory=True, val_fraction=0))
+        set_up(ImageDataModule(ImageFolderReader, root=str(tmp_path / "empty"), in_memory=True, val_fraction=0))
 
 
 # ---- every image data= option trains through Hydra ---------------------------------------------------------------
@@ -337,10 +426,14 @@ def test_every_image_data_option_trains(tiny_config, tmp_path, data):
 def test_dequantize_is_2x_over_256_minus_half_plus_u_0_1_128_drawn_per_step(tmp_path, where):
     if where.startswith("cifar10"):
         root, *_ = cifar_root(tmp_path)
-        make = lambda d: CIFAR10DataModule(str(root), download=False, batch_size=16, batches_per_step=2, dequantize=d)
+        make = lambda d: ImageDataModule(
+            CIFAR10Reader, root=str(root), download=False, batch_size=16, batches_per_step=2, dequantize=d
+        )
     else:
         root, *_ = imagenet_root(tmp_path)
-        make = lambda d: ImageNet32DataModule(str(root), batch_size=16, batches_per_step=2, dequantize=d)
+        make = lambda d: ImageDataModule(
+            ImageNet32Reader, root=str(root), batch_size=16, batches_per_step=2, dequantize=d
+        )
     plain, noisy, again = (through_loader(set_up(make(d))) for d in (False, True, True))
     pixels = ((plain["real"] + 1) * 127.5).round()  # the uint8 values the step drew, (2, 16, 3, 32, 32)
     assert torch.equal(plain["label"], noisy["label"])  # the same rows: the noise is drawn after them

@@ -92,3 +92,18 @@ def test_the_penalty_and_the_losses_import_torch_alone():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO / "src", check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_evaluators_know_a_run_through_their_context_alone():
+    """Nothing the evaluators import, directly or through other modules, is an objective (the LightningModule), an
+    entry point or what builds them: seed, latent prior, classes and run config come in the EvalContext the
+    callback, src/eval.py and wgangp.sample build alike (wgangp.evaluation.context)."""
+    graph = import_graph()
+    reached, todo = set(), [m for m in graph if layer(m) == "wgangp.evaluation"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(graph[module])
+    above = {"wgangp.objectives", "wgangp.sampling", "wgangp.eval", "wgangp.train", "wgangp.build", "wgangp.cli"}
+    assert "wgangp.evaluation.context" in reached and not {m for m in reached if layer(m) in above}

@@ -160,3 +160,51 @@ def test_uses_gradient_penalty_is_true_exactly_where_the_critic_loss_differentia
     fake = obj.generate(obj.sample_latent(m, step_generator(0, 0, 1)), labels).detach()
     critic_terms(obj, torch.randn(m, *shape), fake, step_generator(0, 0, 1), labels)
     assert any(takes_grad) == type(obj).uses_gradient_penalty
+
+
+# ---- the objective schema (wgangp.objectives.schema) --------------------------------------------------------------
+def test_the_schema_is_the_loop_constructor_written_once():
+    """Every argument GANObjective takes from the config is a schema field, with the constructor's default, so a
+    Python user and a YAML get the same loop."""
+    import inspect
+
+    from wgangp.objectives.base import GANObjective
+    from wgangp.objectives.schema import LOOP_FIELDS, loop_defaults
+
+    params = inspect.signature(GANObjective.__init__).parameters
+    from_config = {n for n in params if n not in ("self", "generator", "critic", "seed")}
+    assert from_config == set(LOOP_FIELDS) - {"_target_"}
+    defaults = loop_defaults()
+    assert defaults, "the schema has no defaults"
+    for name, value in defaults.items():
+        assert params[name].default == value, name
+
+
+@pytest.mark.parametrize("name", OBJECTIVES)
+def test_every_objective_yaml_sets_only_fields_its_class_takes_and_inherits_the_loop(tiny_config, name):
+    from wgangp.objectives.schema import LOOP_FIELDS, objective_fields, unknown_field_problems
+
+    cfg = tiny_config(f"objective={name}")
+    cls = get_class(cfg.objective._target_)
+    assert unknown_field_problems(cfg.objective, cls) == []
+    assert set(LOOP_FIELDS) <= set(cfg.objective)  # from /schema/objective, not copied into the YAML
+    own = set(objective_fields(cls)) - set(LOOP_FIELDS)
+    assert own <= set(cfg.objective), own - set(cfg.objective)
+
+
+def test_a_field_no_constructor_takes_and_a_wrong_type_are_named_together(tiny_config):
+    from wgangp.config_checks import config_problems
+
+    cfg = tiny_config("objective=wgan_gp", "+objective.gp_wieght=1", "objective.n_critic=abc", "objective.one_sided=2")
+    problems = " ".join(config_problems(cfg, overrides=[]))
+    assert "objective.gp_wieght is not a field of WGANGP" in problems and "gp_weight" in problems
+    assert "objective.n_critic='abc' is invalid: it must be an integer >= 1" in problems
+    assert "objective.one_sided=2 is invalid: it must be true or false" in problems
+
+
+def test_an_objective_mixin_s_fields_are_typed_from_its_constructor(tiny_config):
+    from wgangp.config_checks import config_problems
+
+    cfg = tiny_config("objective=infogan", "objective.q_width=0", "objective.categorical_codes=[1]")
+    problems = " ".join(config_problems(cfg, overrides=[]))
+    assert "objective.q_width=0 is invalid" in problems and "objective.categorical_codes=[1] is invalid" in problems

@@ -89,23 +89,25 @@ def test_the_architecture_page_shows_the_worked_examples_as_they_are():
 
 
 def test_models_bring_the_data_they_were_built_for_and_data_wins(tmp_path):
+    def kind(overrides):  # the image data's reader, or the data module of other data
+        data = compose_config(tmp_path, overrides).data
+        return data.get("reader", data)._target_.rsplit(".", 1)[-1]
+
     data = {
-        option: compose_config(tmp_path, [f"model={option}"]).data._target_.rsplit(".", 1)[-1]
+        option: kind([f"model={option}"])
         for option in ("resnet", "resnet_acgan", "resnet_cond", "lsun_tanh", "resnet101", "charcnn")
     }
     assert data == {
-        "resnet": "CIFAR10DataModule",
-        "resnet_acgan": "CIFAR10DataModule",
-        "resnet_cond": "CIFAR10DataModule",
-        "lsun_tanh": "LSUNDataModule",
-        "resnet101": "LSUNDataModule",
+        "resnet": "CIFAR10Reader",
+        "resnet_acgan": "CIFAR10Reader",
+        "resnet_cond": "CIFAR10Reader",
+        "lsun_tanh": "LSUNReader",
+        "resnet101": "LSUNReader",
         "charcnn": "TextDataModule",
     }
     assert compose_config(tmp_path, ["model=dcgan"]).data == compose_config(tmp_path, []).data  # no preference
-    explicit = compose_config(tmp_path, ["model=resnet", "data=digits"]).data._target_
-    assert explicit.endswith("DigitsDataModule")
-    experiment = compose_config(tmp_path, ["experiment=cifar10_resnet_cpu"]).data._target_  # resnet on fashion_mnist
-    assert experiment.endswith("MNISTDataModule")
+    assert kind(["model=resnet", "data=digits"]) == "DigitsReader"
+    assert kind(["experiment=cifar10_resnet_cpu"]) == "MNISTReader"  # resnet on fashion_mnist
 
 
 def test_make_trains_command_is_quiet_from_a_fresh_clone_with_the_default_run_directory(tmp_path):
@@ -141,7 +143,7 @@ def test_the_card_command_trains_the_papers_resnet_on_cifar10_files(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     (run,) = (tmp_path / "logs/train/wgan_gp-resnet-cifar10").iterdir()
     config = (run / ".hydra/config.yaml").read_text()
-    assert "wgangp.data.images.CIFAR10DataModule" in config and "wgangp.nets.resnet.ResNetGenerator" in config
+    assert "wgangp.data.readers.CIFAR10Reader" in config and "wgangp.nets.resnet.ResNetGenerator" in config
     assert "channels: 128" in config  # App. F's width, not a CPU preset
     assert (run / "checkpoints/last.ckpt").is_file()
 

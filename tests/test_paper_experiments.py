@@ -36,7 +36,7 @@ def optimizer_of(cfg):
 # ---- the experiments' values --------------------------------------------------------------------------
 def test_cifar10_resnet_is_app_f_and_gan_cifar_resnet(tmp_path):
     cfg = compose_config(tmp_path, ["experiment=cifar10_resnet"])
-    assert cfg.data._target_.endswith("CIFAR10DataModule") and cfg.data.batch_size == 64 and cfg.data.dequantize
+    assert cfg.data.reader._target_.endswith("CIFAR10Reader") and cfg.data.batch_size == 64 and cfg.data.dequantize
     assert cfg.model.generator._target_.endswith("ResNetGenerator") and cfg.model.generator.norm == "batch"
     assert cfg.model.critic.norm == "none" and cfg.model.generator.channels == cfg.model.critic.channels == 128
     assert cfg.objective._target_.endswith("WGANGP") and cfg.objective.n_critic == 5 and cfg.objective.gp_weight == 10
@@ -86,7 +86,7 @@ def test_cifar10_resnet_acgan_is_table_3_supervised_on_the_app_f_recipe(tmp_path
 
 def test_lsun_resnet128_is_a_resnet_on_128px_bedrooms(tmp_path):
     cfg = compose_config(tmp_path, ["experiment=lsun_resnet128"])
-    assert cfg.data._target_.endswith("LSUNDataModule") and cfg.data.image_size == 128 and cfg.data.batch_size == 64
+    assert cfg.data.reader._target_.endswith("LSUNReader") and cfg.data.image_size == 128 and cfg.data.batch_size == 64
     assert cfg.model.generator._target_.endswith("ResNetGenerator") and cfg.model.critic.norm == "layer"
     assert optimizer_of(cfg) == ("Adam", 1e-4, [0.0, 0.9]) and cfg.objective.n_critic == 5  # gan_64x64.py
     assert cfg.generator_iters == 200_000 and cfg.objective.lr_decay == "none"
@@ -108,13 +108,13 @@ def test_cpu_presets_keep_the_recipe_on_fashion_mnist_with_the_offline_classifie
 def test_fig3_sweep_is_four_methods_on_the_dcgan_like_nets(monkeypatch, tmp_path):
     monkeypatch.setenv("WGANGP_LOG_DIR", str(tmp_path))
     loader = sweep_loader()
-    for name, data in [("fig3", "CIFAR10DataModule"), ("fig3_cpu", "MNISTDataModule")]:
+    for name, data in [("fig3", "CIFAR10Reader"), ("fig3_cpu", "MNISTReader")]:
         cfg, jobs = sweep_jobs(loader, name)
         assert [j[0] for j in jobs] == [f"method={m}" for m in FIG3_METHODS]  # the plot's folders
         optimizers = [("RMSprop", 5e-5), ("RMSprop", 5e-5), ("Adam", 1e-4), ("Adam", 2e-4)]
         for job, optimizer in zip(jobs, optimizers, strict=True):
             job_cfg = job_config(loader, cfg, job)
-            assert job_cfg.data._target_.endswith(data) and optimizer_of(job_cfg)[:2] == optimizer
+            assert job_cfg.data.reader._target_.endswith(data) and optimizer_of(job_cfg)[:2] == optimizer
             assert job_cfg.sweep.score == "val/inception_score"
             run_dir = Path(job_cfg.hydra.sweep.dir) / job_cfg.hydra.sweep.subdir
             assert run_dir == tmp_path / "sweeps" / name / job[0].split("=")[1]
@@ -135,7 +135,7 @@ def test_lsun_fig2_sweep_is_seven_architectures_by_four_app_e_methods(monkeypatc
         job_cfg = job_config(loader, cfg, ["model=lsun_gated", f"method={method}"])
         assert job_cfg.objective._target_.endswith(objective) and optimizer_of(job_cfg) == optimizer
         assert job_cfg.objective.n_critic == n_critic and job_cfg.model.critic.nonlinearity == "gated"
-        assert job_cfg.data._target_.endswith("LSUNDataModule") and job_cfg.data.image_size == 64
+        assert job_cfg.data.reader._target_.endswith("LSUNReader") and job_cfg.data.image_size == 64
         assert job_cfg.generator_iters == 200_000
         run_dir = Path(job_cfg.hydra.sweep.dir) / job_cfg.hydra.sweep.subdir
         assert run_dir == tmp_path / "sweeps" / "lsun_fig2" / "lsun_gated" / method  # fig2_grid.py's layout

@@ -74,7 +74,7 @@ def test_table_2_sweep_composes_to_400_jobs_with_app_b_settings(monkeypatch, tmp
     plain = next(k for k in range(200) if not sample_architecture(k)["d_batch_norm"])
     for k, objective, lr, betas in [(normed, "wgan_gp", 1e-4, [0.0, 0.9]), (plain, "dcgan", 2e-4, [0.5, 0.999])]:
         job = job_config(loader, cfg, [f"arch_seed={k}", f"objective={objective}"])
-        assert job.data._target_.endswith("ImageNet32DataModule") and job.data.batch_size == 64  # App. B
+        assert job.data.reader._target_.endswith("ImageNet32Reader") and job.data.batch_size == 64  # App. B
         assert job.model.generator._target_.endswith("RandomArchGenerator") and job.arch_seed == k
         assert job.model.generator.filter_scale == 1.0 and job.model.critic.filter_scale == 1.0
         assert job.generator_iters == 100_000
@@ -94,13 +94,13 @@ def test_one_sided_and_small_sweeps_compose(monkeypatch, tmp_path):
     assert len(jobs) == 2 * 174  # App. C: 174 architectures, two penalties
     assert {j[1] for j in jobs} == {"objective=wgan_gp", "objective=wgan_gp_one_sided"}
     job = job_config(loader, cfg, ["arch_seed=3", "objective=wgan_gp_one_sided"])
-    assert job.objective.one_sided is True and job.data._target_.endswith("ImageNet32DataModule")
+    assert job.objective.one_sided is True and job.data.reader._target_.endswith("ImageNet32Reader")
     assert job.sweep.name == "one_sided"
 
     cfg, jobs = sweep_jobs(loader, "random_archs_small")
     assert len(jobs) == 8
     job = job_config(loader, cfg, jobs[0])
-    assert job.data._target_.endswith("DigitsDataModule")
+    assert job.data.reader._target_.endswith("DigitsReader")
     assert job.metrics.extractor._target_.endswith("ClassifierFeatures")  # offline IS
     assert job.model.critic.filter_scale == 0.25 and job.generator_iters < 1000
 
@@ -118,7 +118,7 @@ def test_cpu_preset_trains_16_random_archs_on_fashion_mnist_with_its_own_thresho
     assert {a["g_batch_norm"] for a in archs} == {a["d_batch_norm"] for a in archs} == {True, False}
     for job in (job_config(loader, cfg, jobs[0]), job_config(loader, cfg, jobs[-1])):
         # 28x28 real images read offline; the classifier's cache key is the data config (see the preset)
-        assert job.data._target_.endswith("MNISTDataModule") and job.data.dataset_class.endswith("FashionMNIST")
+        assert job.data.reader._target_.endswith("MNISTReader") and job.data.dataset_class.endswith("FashionMNIST")
         assert job.data.download is False and job.data.root == str(tmp_path / "data" / "fashion_mnist")
         assert job.metrics.extractor._target_.endswith("ClassifierFeatures")
         assert job.model.generator.filter_scale == job.model.critic.filter_scale == 0.25

@@ -14,7 +14,8 @@ import pytest
 from conftest import REPO
 from wgangp.build import compose_config
 from wgangp.callbacks.timing import projected_hours
-from wgangp.data.images import CIFAR10DataModule
+from wgangp.data.images import ImageDataModule
+from wgangp.data.readers import CIFAR10Reader
 from wgangp.train import train
 
 spec = importlib.util.spec_from_file_location("time_experiment", REPO / "scripts" / "time_experiment.py")
@@ -37,7 +38,7 @@ def test_projection_is_seconds_per_iteration_times_the_iterations():
 
 def test_the_timer_times_the_iterations_after_warm_up_of_a_real_run_on_written_cifar_files(tmp_path):
     data_root = time_experiment.write_cifar_like(tmp_path / "cifar10", images=20)
-    datamodule = CIFAR10DataModule(root=str(data_root), download=False, batch_size=4)
+    datamodule = ImageDataModule(CIFAR10Reader, root=str(data_root), download=False, batch_size=4)
     datamodule.prepare_data()
     datamodule.setup("fit")
     assert datamodule.data_shape == (3, 32, 32) and len(datamodule.load("train")) == 20  # the released format

@@ -15,11 +15,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
 
 from wgangp.config_tree import CONF_DIR
 from wgangp.errors import UserInputError
 from wgangp.nets.conditional import needs_labels
 from wgangp.nets.random_arch import app_b_weight_decay
+from wgangp.objectives import schema  # noqa: F401 - stores the objective schema that conf/objective/ extends
 
 # App. B's weight decay, which depends on the sampled architecture (sweeps/random_archs.yaml).
 if not OmegaConf.has_resolver("wgangp.app_b_weight_decay"):
@@ -45,7 +47,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     classes = class_arguments(cfg, datamodule)  # before any file is read: unlabelled data stops here
     datamodule.prepare_data()
     datamodule.setup("fit")
-    generator = instantiate(cfg.model.generator, data_shape=datamodule.data_shape, **classes["generator"])
+    generator = build_generator(cfg.model.generator, datamodule.data_shape, classes["generator"].get("num_classes"))
     # Sec. 4: a critic with a batch norm swaps it for layer norm when the objective penalises its gradient.
     uses_penalty = get_class(cfg.objective._target_).uses_gradient_penalty
     critic = instantiate(
@@ -63,6 +65,15 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
         # Lightning logs a module's hyperparameters to every logger at fit start; keep any it has
         objective.save_hyperparameters({**objective.hparams, "arch": arch})
     return datamodule, objective
+
+
+def build_generator(config, data_shape: Sequence[int], num_classes: int | None = None) -> nn.Module:
+    """The generator a model config's `generator` node names (a config of the tree, or a checkpoint's stored
+    copy of one, already checked by wgangp.checkpoints.check_buildable) for data of `data_shape`; a
+    class-conditional one (`needs_labels`, wgangp.nets.conditional) gets `num_classes`, which the caller has
+    checked. Training (build) and sampling a checkpoint (wgangp.sampling.load_generator) both build it here."""
+    classes = {"num_classes": int(num_classes)} if needs_labels(get_class(config["_target_"])) else {}
+    return instantiate(config, data_shape=data_shape, **classes)
 
 
 def class_arguments(cfg: DictConfig, datamodule) -> dict[str, dict[str, int]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,95 +25,19 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from wgangp.errors import UserInputError
-from wgangp.schedules import LR_DECAYS
-
-UINT32_MAX = 2**32 - 1  # numpy/Lightning seeds are uint32
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a field accepts: an integer or a finite number in [lo, hi] (bounds open where said),
-    one of `choices`, or a list of `length` such numbers; `nullable` also accepts null."""
-
-    kind: str = "int"  # "int" | "number" | "choice" | "numbers" | "bool"
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-    nullable: bool = False
-    choices: tuple = ()
-    length: int | None = None
-    note: str = ""
-
-    def describe(self) -> str:
-        if self.kind == "choice":
-            text = "one of " + ", ".join(map(str, self.choices))
-        elif self.kind == "bool":
-            text = "true or false"
-        else:
-            what = {"int": "an integer", "number": "a finite number"}.get(
-                self.kind, f"a list of {self.length or 'one or more'} finite numbers"
-            )
-            lo, hi = _bound(self.lo), _bound(self.hi)
-            bounds = []
-            if lo is not None and hi is not None:
-                bounds.append(f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}")
-            elif lo is not None:
-                bounds.append(f"{'>' if self.lo_open else '>='} {lo}")
-            elif hi is not None:
-                bounds.append(f"{'<' if self.hi_open else '<='} {hi}")
-            text = " ".join([what, *bounds])
-        if self.nullable:
-            text += " or null"
-        return text + (f" ({self.note})" if self.note else "")
-
-    def _in_range(self, x: float) -> bool:
-        if self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo)):
-            return False
-        return not (self.hi is not None and (x > self.hi or (self.hi_open and x == self.hi)))
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.nullable
-        if self.kind == "bool":
-            return isinstance(value, bool)
-        if self.kind == "choice":
-            return value in self.choices and not isinstance(value, bool)
-        if self.kind == "numbers":
-            return (
-                isinstance(value, (list, tuple, ListConfig))
-                and (len(value) == self.length if self.length else len(value) > 0)
-                and all(_is_number(v) and math.isfinite(v) and self._in_range(v) for v in value)
-            )
-        if not _is_number(value) or not math.isfinite(value):
-            return False
-        # an integral float (generator_iters=1e5) is an integer; 1.5 is not
-        return (self.kind != "int" or float(value).is_integer()) and self._in_range(value)
-
-
-def _bound(x: float | None) -> str | None:
-    return None if x is None else str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def count(lo: int = 1, **kw) -> Rule:
-    return Rule("int", lo=lo, **kw)
-
-
-def number(lo: float | None = None, **kw) -> Rule:
-    return Rule("number", lo=lo, **kw)
-
-
-SEED = count(0, hi=UINT32_MAX)
-POSITIVE = number(0, lo_open=True)
-NON_NEGATIVE = number(0)
-FRACTION = number(0, hi=1, hi_open=True)
-INTERVAL = count(0, note="in generator iterations; 0 disables it")
-FLAG = Rule("bool")
-EMA_CHOICE = Rule("bool", nullable=True, note="null: the weight average when the checkpoint has one")
+from wgangp.objectives.schema import objective_class, objective_fields, unknown_field_problems
+from wgangp.rules import (
+    EMA_CHOICE,
+    FLAG,
+    FRACTION,
+    INTERVAL,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    Rule,
+    count,
+    is_number,
+)
 
 # conf/train.yaml and its groups. The first matching pattern decides; fields without a rule need only
 # be finite when they are numbers.
@@ -145,29 +68,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "model.critic.spectral_norm": Rule("bool"),
     "model.critic.minibatch": Rule("choice", choices=("none", "discrimination", "stddev")),
     "model.critic.minibatch_kernel*": count(1),
-    # objective (conf/objective/, conf/optimizer/)
-    "objective.n_critic": count(1, note="critic steps per generator iteration, Alg. 1 l.2"),
-    "objective.gp_weight": NON_NEGATIVE,
-    "objective.gamma": NON_NEGATIVE,
-    "objective.critic_weight_decay": NON_NEGATIVE,
-    "objective.lr_decay": Rule("choice", choices=LR_DECAYS, note="App. F's decay is linear"),
-    "objective.lr_decay_iters": count(1, nullable=True, note="the schedule's length in generator iterations"),
-    "objective.generator_batch_size": count(1, nullable=True, note="z per generator step; null: data.batch_size"),
-    "objective.generator_ema": number(0, hi=1, hi_open=True, nullable=True, note="the average's decay, e.g. 0.999"),
-    "objective.generator_ema_start": count(0, note="generator iterations before averaging starts"),
-    "objective.gp_weight_schedule": Rule("choice", choices=("constant", "adaptive")),
-    "objective.gp_weight_max": POSITIVE,
-    "objective.clip_value": number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing"),
-    "objective.update": Rule("choice", choices=("alternating", "simultaneous", "extragradient", "optimistic")),
-    "objective.generator_loss": Rule("choice", choices=("default", "feature_matching")),
-    "objective.feature_layer": Rule(
-        "int", nullable=True, note="the critic layer feature matching reads; null: the last"
-    ),
-    "objective.acgan_scale*": NON_NEGATIVE,
-    "objective.info_weight": NON_NEGATIVE,
-    "objective.categorical_codes": Rule("numbers", lo=2, note="values of each categorical code, integers"),
-    "objective.continuous_codes": count(0),
-    "objective.q_width": count(1),
+    # objective: its fields' rules are the schema's and its class's (wgangp.objectives.schema); its optimizers'
     "objective.*optimizer.lr": POSITIVE,
     "objective.*optimizer.betas": Rule("numbers", lo=0, hi=1, hi_open=True, length=2),
     "objective.*optimizer.eps": POSITIVE,
@@ -224,6 +125,7 @@ SAMPLE_RULES: dict[str, Rule] = {
     "span": POSITIVE,
 }
 
+ANY = Rule("any")  # a field with no rule of its own: a number in it need only be finite
 _NOT_CHECKED = ("hydra", "paths")  # Hydra's own settings; paths are checked where they are opened
 
 
@@ -279,14 +181,14 @@ def value_problems(cfg: DictConfig, rules: dict[str, Rule]) -> list[str]:
             )
             continue
         rule = next((r for pattern, r in rules.items() if _matches(path, pattern)), None)
-        if rule is not None:
+        if rule is not None and rule is not ANY:
             if not rule.accepts(value):
                 problems.append(
                     (f"{path}={_show(value)} is invalid: it must be {rule.describe()}.", value, interpolated)
                 )
             continue
         numbers = value if isinstance(value, list) else [value]
-        if any(_is_number(v) and not math.isfinite(v) for v in numbers):
+        if any(is_number(v) and not math.isfinite(v) for v in numbers):
             problems.append((f"{path}={_show(value)} is invalid: it must be finite.", value, interpolated))
     sources = [value for _, value, interpolated in problems if not interpolated]
     return [text for text, value, interpolated in problems if not (interpolated and value in sources)]
@@ -332,7 +234,7 @@ def trainer_problems(cfg: DictConfig) -> list[str]:
     devices = OmegaConf.to_object(devices) if isinstance(devices, ListConfig) else devices
     if not (
         devices == "auto"
-        or (_is_number(devices) and float(devices).is_integer() and devices >= 1)
+        or (is_number(devices) and float(devices).is_integer() and devices >= 1)
         or (isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices))
     ):
         problems.append(
@@ -377,7 +279,14 @@ def config_problems(cfg: DictConfig, overrides: list[str] | None = None) -> list
         hydra = HydraConfig.get()
         folders += [Path(s.path) for s in hydra.runtime.config_sources if s.schema == "file"]
         overrides = list(hydra.overrides.task) if overrides is None else overrides
-    return value_problems(cfg, TRAIN_RULES) + trainer_problems(cfg) + added_key_problems(overrides or [], folders)
+    rules, objective = dict(TRAIN_RULES), []
+    if isinstance(cfg.get("objective"), DictConfig):
+        cls, objective = objective_class(cfg.objective)
+        if cls is not None:
+            objective = unknown_field_problems(cfg.objective, cls)
+            # the objective's fields first: "the first matching pattern decides"
+            rules = {f"objective.{k}": rule or ANY for k, rule in objective_fields(cls).items()} | rules
+    return objective + value_problems(cfg, rules) + trainer_problems(cfg) + added_key_problems(overrides or [], folders)
 
 
 def _refuse(problems: list[str], where: str) -> None:

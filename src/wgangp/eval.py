@@ -26,13 +26,16 @@ from wgangp.config_checks import EVAL_RULES, check_checkpoint_path, check_values
 from wgangp.config_tree import CONF_DIR, trust_config_dir
 from wgangp.errors import OutputWriteError, UserInputError, writing
 from wgangp.evaluation.base import Evaluator, eval_mode
+from wgangp.evaluation.context import objective_context
 from wgangp.files import atomic_write_text
 from wgangp.sampling import use_ema
 
 log = logging.getLogger("wgangp")
-# What num_samples=null means (conf/eval.yaml): the usual 50K generated images for IS/FID/KID, and 2000 points per
-# set for the exact W1 of 2-d data (an O(n^3) linear program).
-IMAGE_SAMPLES, W1_POINTS = 50_000, 2000
+# What num_samples=null means (conf/eval.yaml): the usual 50K generated images for IS/FID/KID, 10K for the k-NN
+# measures (precision/recall, density/coverage: Naeem et al.'s 10K against the real set), and 2000 points per set
+# for the exact W1 of 2-d data (an O(n^3) linear program).
+IMAGE_SAMPLES, FEATURE_SET_SAMPLES, W1_POINTS = 50_000, 10_000, 2000
+FEATURE_SET_EVALUATORS = ("precision_recall", "density_coverage")
 
 
 def evaluator_configs(run_evaluators: dict, settings: dict) -> DictConfig:
@@ -59,13 +62,15 @@ def evaluate(cfg: DictConfig) -> dict:
     objective.load_state_dict(ckpt["state_dict"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     objective.to(device)
-    objective.seed = cfg.seed  # the evaluators' latents: the z of wgangp.sample(ckpt, n, seed)
     with open_dict(cfg):
         cfg.data = run_config["data"]  # so `${data}` (metrics=classifier's extractor) means the run's data
     settings = OmegaConf.to_container(cfg.evaluators, resolve=True)  # resolved here, where `data` is the run's
     # num_samples=null: each measure's own protocol size; a number given is used by every measure
     if settings["quality"].get("num_samples") is None:  # evaluators.quality.num_samples=N given: it stands
         settings["quality"]["num_samples"] = IMAGE_SAMPLES
+    for name in FEATURE_SET_EVALUATORS:
+        if name in settings and settings[name].get("num_samples") is None:
+            settings[name]["num_samples"] = FEATURE_SET_SAMPLES
     if settings["w1"].get("num_points") is None:
         settings["w1"]["num_points"] = cfg.num_samples or W1_POINTS
     configs = evaluator_configs(run_config.get("evaluators") or {}, settings)
@@ -77,6 +82,10 @@ def evaluate(cfg: DictConfig) -> dict:
         )
     ema = use_ema(ckpt, cfg.get("ema"), ckpt_path)  # the generator's weight average, or the raw generator
     generator = objective.ema_generator.module if ema else objective.generator
+    out = Path(cfg.out) if cfg.out else ckpt_path.with_suffix(".eval.json")
+    # what the callback gives the evaluators in training, but the latents of seed= (the z of
+    # wgangp.sample(ckpt, n, seed)): the same builder, so both paths score the same samples
+    context = objective_context(objective, out_dir=out.parent, device=device, seed=cfg.seed)
     result: dict = {
         "ckpt_path": str(ckpt_path.resolve()),
         "generator_iter": info["generator_iter"],
@@ -85,14 +94,13 @@ def evaluate(cfg: DictConfig) -> dict:
     }
     for name, config in configs.items():
         evaluator: Evaluator = instantiate(config)
-        evaluator.setup(datamodule, objective)
+        evaluator.setup(datamodule, context)
         with torch.no_grad(), eval_mode(generator, objective.critic):
             metrics = evaluator.evaluate(generator, objective.critic)
         result.update(evaluator.describe())
         result.update({k.removeprefix("val/"): v for k, v in metrics.items()})
         log.info("%s: %s", name, metrics)
     result["seconds"] = time.perf_counter() - t0
-    out = Path(cfg.out) if cfg.out else ckpt_path.with_suffix(".eval.json")
     text = json.dumps(result, indent=2)
     try:
         with writing(out, "evaluation result"):

@@ -67,6 +67,7 @@ def _step_bytes(objective, batch: int, data_shape: tuple[int, ...]) -> int:
     labels = objective.sample_labels(batch, rng) if objective.uses_labels else None  # class-conditional runs
     with torch.no_grad():
         fake = objective.generate(z, labels)
+    objective.view.start_iteration(0, real.device)  # objective.augment's draws, as the loop's first iteration
     critic = _saved_bytes(lambda: critic_terms(objective, real, fake, rng, labels)["critic_loss"])  # the loop's
     with frozen(objective.critic):
         generator = _saved_bytes(lambda: generator_terms(objective, real, z, rng, labels)["generator_loss"])

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from wgangp.checkpoints import check_format, load_checkpoint
 from wgangp.errors import UserInputError, writing
+from wgangp.objectives.schema import may_change_on_resume
 
 log = logging.getLogger("wgangp")
 METRICS = "metrics.csv"
@@ -38,31 +39,16 @@ RESUMABLE = (
     "sweep",
     "data.num_workers",
     "data.download",
-    "data.pin_memory",
-    "data.persistent_workers",
     # optimizer hyperparameters are re-applied to the restored optimizer state (GANObjective.on_train_start);
     # the optimizer's class (its state layout) is not: objective.optimizer._target_ stays compared
-    "objective.optimizer.lr",
-    "objective.optimizer.betas",
-    "objective.optimizer.eps",
-    "objective.optimizer.weight_decay",
-    "objective.optimizer.momentum",
-    "objective.optimizer.alpha",
-    "objective.generator_optimizer.lr",
-    "objective.generator_optimizer.betas",
-    "objective.generator_optimizer.eps",
-    "objective.generator_optimizer.weight_decay",
-    "objective.generator_optimizer.momentum",
-    "objective.generator_optimizer.alpha",
-    "objective.critic_weight_decay",
-    # the lr schedule is a function of the iteration (wgangp.schedules), applied to the configured lr at every
-    # generator iteration, so a resume honours a new one from its first iteration. lr_decay_iters follows
-    # generator_iters (conf/train.yaml): a longer run stretches a linear schedule (the lr steps up), unless the
-    # old length is passed, objective.lr_decay_iters=N. The generator batch, the weight average (its decay,
-    # start, and whether the checkpoint holds one) and data.dequantize define the run: compared.
-    "objective.lr_decay",
-    "objective.lr_decay_iters",
+    *(
+        f"objective.{optimizer}.{key}"
+        for optimizer in ("optimizer", "generator_optimizer")
+        for key in ("lr", "betas", "eps", "weight_decay", "momentum", "alpha")
+    ),
 )
+# and the objective's fields whose schema metadata says so (wgangp.objectives.schema: the lr schedule, the critic's
+# weight decay). The generator batch, the weight average and data.dequantize define the run: compared.
 # Stored by wgangp.build from the data module, not part of the composed config (derived from data.*).
 DERIVED = ("vocabulary", "num_classes")
 
@@ -110,6 +96,8 @@ def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _resumable(key: str) -> bool:
+    if key.count(".") == 1 and key.startswith("objective.") and may_change_on_resume(key.split(".")[1]):
+        return True
     return any(key == p or key.startswith(p + ".") for p in RESUMABLE)
 
 

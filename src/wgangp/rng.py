@@ -9,13 +9,15 @@ batch would see.
 
 from __future__ import annotations
 
+import random
 import zlib
 
 import numpy as np
 import torch
 
-# Stream ids: real batches, latents/interpolation weights, evaluation latents, evaluation data.
-DATA, NOISE, EVAL, EVAL_DATA = 0, 1, 2, 3
+# Stream ids: real batches, latents/interpolation weights, evaluation latents, evaluation data, the critic's
+# augmentation (objective.augment; its own stream, so turning it on leaves every other draw as it was).
+DATA, NOISE, EVAL, EVAL_DATA, AUGMENT = 0, 1, 2, 3, 4
 
 
 def step_seed(seed: int, step: int, stream: int) -> int:
@@ -55,3 +57,27 @@ def eval_stream_index(name: str) -> int:
 def eval_generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
     """The torch.Generator of evaluation input `name` (z, labels, codes) for a run of root seed `seed`."""
     return step_generator(seed, eval_stream_index(name), EVAL, device)
+
+
+def global_rng_states() -> dict:
+    """torch's, numpy's and Python's global random states (and CUDA's), as a checkpoint keeps them so a resumed
+    run draws what an uninterrupted one would (dropout, a data loader's shuffling outside the step streams)."""
+    states: dict = {
+        "torch": torch.get_rng_state(),
+        "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_global_rng_states(states: dict) -> None:
+    """Restore what global_rng_states returned (lists where a checkpoint's weights_only load gives lists)."""
+    torch.set_rng_state(states["torch"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    py = states["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

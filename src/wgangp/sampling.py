@@ -10,17 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from torch import nn
 
+from wgangp.build import build_generator
 from wgangp.checkpoints import check_buildable, check_weights, load_checkpoint
 from wgangp.config_checks import SAMPLE_RULES, Rule, count
 from wgangp.errors import UserInputError
-from wgangp.evaluation.inputs import draw_inputs, generate
+from wgangp.evaluation.context import EvalContext, eval_context, generate
 from wgangp.host import SKIP_ENV, format_bytes, host_free_memory
 from wgangp.latents import LatentCodes
 from wgangp.nets.conditional import needs_labels, takes_labels
-from wgangp.rng import eval_generator
 
 # Where the generator's weight average (objective.generator_ema, wgangp.ema) sits in the objective's state_dict.
 EMA_PREFIX = "ema_generator.module."
@@ -53,24 +53,21 @@ def load_generator(ckpt_path: str | Path, ema: bool | None = None) -> nn.Module:
     config = info["run_config"]["model"]["generator"]
     check_buildable(config, ckpt_path)  # what is built from a file may only be a class the config tree names
     # a class-conditional generator is built with the data's num_classes, which wgangp.build stored
-    classes = {}
-    if needs_labels(get_class(config["_target_"])):
-        num_classes = info["run_config"].get("num_classes")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise UserInputError(
-                f"checkpoint {ckpt_path} holds a class-conditional generator but no usable num_classes in its run "
-                f"configuration ({num_classes!r}): the file was edited or damaged. Use another checkpoint of the run."
-            )
-        classes = {"num_classes": num_classes}
+    num_classes = info["run_config"].get("num_classes")
+    if needs_labels(get_class(config["_target_"])) and (not isinstance(num_classes, int) or num_classes < 1):
+        raise UserInputError(
+            f"checkpoint {ckpt_path} holds a class-conditional generator but no usable num_classes in its run "
+            f"configuration ({num_classes!r}): the file was edited or damaged. Use another checkpoint of the run."
+        )
     data_shape = tuple(info["data_shape"])
-    generator = instantiate(config, data_shape=data_shape, **classes)
+    generator = build_generator(config, data_shape, num_classes)  # as training built it
     prefix = EMA_PREFIX if use_ema(ckpt, ema, ckpt_path) else "generator."
     state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     check_weights(state, generator.state_dict(), ckpt_path, "generator")
     generator.load_state_dict(state)
     generator.eval()
     with torch.no_grad():  # an edited data_shape can leave every weight's shape intact: one sample tells
-        z, labels = draw_inputs(generator, 2, torch.Generator().manual_seed(0))
+        z, labels = eval_context(generator, seed=0).draw(2, torch.Generator().manual_seed(0))
         shape = tuple(generate(generator, z, labels).shape[1:])
     if shape != data_shape:
         raise UserInputError(
@@ -88,6 +85,12 @@ def load_vocabulary(ckpt_path: str | Path) -> list[str] | None:
 def load_latent_codes(ckpt_path: str | Path, latent_dim: int) -> LatentCodes | None:
     """The InfoGAN code layout of a checkpoint's run (its objective config), None for runs without codes."""
     return LatentCodes.from_config(load_checkpoint(ckpt_path)["wgangp"]["run_config"].get("objective"), latent_dim)
+
+
+def sampling_context(ckpt_path: str | Path, generator: nn.Module, seed: int) -> EvalContext:
+    """The evaluation context of a checkpoint's generator (wgangp.evaluation.context.eval_context, as the
+    evaluators get it): its latent prior, InfoGAN codes and classes, for the root seed `seed`."""
+    return eval_context(generator, seed, codes=load_latent_codes(ckpt_path, generator.latent_dim))
 
 
 # ---- the arguments of sample / per_class_labels / traverse_codes ------------------------------------------------
@@ -224,7 +227,7 @@ def sample(
     if labels is not None:
         labels = label_values(labels)  # before loading: 1.5 is refused, never truncated to class 1
     generator = load_generator(ckpt_path, ema)
-    codes = load_latent_codes(ckpt_path, generator.latent_dim)
+    context = sampling_context(ckpt_path, generator, seed)
     if labels is not None:
         labels = _check_labels(generator, labels, num_samples)
     _check_output_memory(
@@ -237,11 +240,11 @@ def sample(
             "(seed=0, seed=1, ...: each seed gives other samples)"
         ),
     )
-    rng = eval_generator(seed, "sample")
+    rng = context.rng("sample")  # the evaluators' "quality" and "w1" z share its stream (wgangp.rng.EVAL_STREAMS)
     out = None  # filled in place: the batches and a torch.cat of them would need the output's memory twice
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
-        z, drawn = draw_inputs(generator, n, rng, codes)  # the draws do not depend on `labels`
+        z, drawn = context.draw(n, rng)  # the draws do not depend on `labels`
         batch = generate(generator, z, drawn if labels is None else labels[start : start + n])
         if out is None:
             out = batch.new_empty((num_samples, *batch.shape[1:]))
@@ -287,7 +290,8 @@ def traverse_codes(
     span = float(_check_argument("span", span, where))
     seed = _check_argument("seed", seed, where)
     generator = load_generator(ckpt_path, ema)
-    codes = load_latent_codes(ckpt_path, generator.latent_dim)
+    context = sampling_context(ckpt_path, generator, seed)
+    codes = context.codes
     if codes is None:
         raise UserInputError("codes= traverses InfoGAN codes, but this checkpoint's run has none (objective=infogan).")
     if not 0 <= continuous < codes.continuous:
@@ -303,7 +307,7 @@ def traverse_codes(
         f"columns={columns} ({rows} rows of categorical values, {n} samples)",
         lambda fit: f"Lower columns to at most {max(1, fit // rows)}",
     )
-    noise = torch.randn(1, codes.noise_dim, generator=eval_generator(seed, "sample")).expand(n, -1)
+    noise = torch.randn(1, codes.noise_dim, generator=context.rng("sample")).expand(n, -1)
     first = torch.arange(rows).repeat_interleave(columns)  # row r: value r of the first code
     others = [torch.zeros(n, dtype=torch.int64) for _ in codes.categorical[1:]]
     cont = torch.zeros(n, codes.continuous)

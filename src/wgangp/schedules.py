@@ -24,3 +24,13 @@ def lr_factor(decay: str, iteration: int, total: int | None) -> float:
             raise ValueError(f"lr_decay=linear needs the schedule's length in generator iterations, got {total}")
         return max(0.0, 1.0 - iteration / total)
     raise ValueError(f"lr_decay={decay!r} must be one of {', '.join(LR_DECAYS)}")
+
+
+def apply_lr_schedule(optimizers, decay: str, iteration: int, total: int | None) -> None:
+    """Set every param group's lr to its configured lr (`initial_lr`) times the schedule's factor at `iteration`."""
+    if decay == "none":
+        return
+    factor = lr_factor(decay, iteration, total)
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor

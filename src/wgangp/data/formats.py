@@ -1,9 +1,10 @@
-"""Readers of the released on-disk formats; each raises DataError naming the path on bad input.
+"""Parsers of the released on-disk formats; each raises DataError naming the path on bad input.
 
 CIFAR-10 python batches and downsampled ImageNet 32x32 batches are read here (numpy/pickle, no md5
 check, so copies made by other tools load too; pickles through an unpickler that admits only numpy arrays and
-plain containers, so a crafted batch cannot run code); MNIST-family idx files are read by torchvision
-(wgangp.data.images); LSUN LMDBs and image folders are decoded per index by the classes below.
+plain containers, so a crafted batch cannot run code); MNIST-family idx files are read by torchvision; LSUN
+LMDBs and image folders are decoded per index by the classes below. Which files a data set needs, and where,
+is its reader's (wgangp.data.readers).
 """
 
 from __future__ import annotations
@@ -198,16 +199,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     return {"data": data, "labels": labels}
 
 
-def find_batch(root: Path, name: str) -> Path | None:
-    """`name` or `name.npz` under root (the ImageNet32 release ships both forms)."""
-    for candidate in (root / name, root / f"{name}.npz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 class RowImages:
-    """Images stored as CHW rows (CIFAR-10 / ImageNet32 batches), read per index: (3, 32, 32) uint8, label."""
+    """Images stored as CHW rows (ImageNet32 batches), read per index: (3, 32, 32) uint8, label."""
 
     def __init__(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.batches = batches
@@ -221,12 +214,6 @@ class RowImages:
         data, labels = self.batches[b]
         row = np.array(data[i - self.offsets[b]])  # copies the 3072 bytes out of the memory map
         return torch.from_numpy(row).view(3, 32, 32), int(labels[i - self.offsets[b]])
-
-    def tensors(self) -> tuple[Tensor, Tensor]:
-        """Everything in memory: uint8 (N, 3, 32, 32) and int64 labels (N,)."""
-        data = np.concatenate([np.asarray(d) for d, _ in self.batches])
-        labels = np.concatenate([lab for _, lab in self.batches])
-        return torch.from_numpy(data).view(-1, 3, 32, 32), torch.from_numpy(labels)
 
 
 _LMDB_HANDLES: dict[str, tuple[int, object]] = {}  # path -> (process id, handle)

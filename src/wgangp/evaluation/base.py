@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from wgangp.evaluation.context import EvalContext
+
 
 @dataclass(frozen=True)
 class Image:
@@ -42,7 +44,8 @@ class Evaluator:
     the start when `at_start`, and once at the end) `evaluate` with both nets in eval mode under
     no_grad, then appends (k, metrics) to `history`, then `write(k)`; at the end `finish(k)`. An
     iteration is evaluated once: the end of training at an iteration already evaluated only finishes.
-    src/eval.py calls `setup` and `evaluate` alone.
+    src/eval.py calls `setup` and `evaluate` alone. Both build the `EvalContext` that `setup` gets the same
+    way (wgangp.evaluation.context.objective_context).
 
     Args:
         every_n_iters: evaluation interval in generator iterations; 0 evaluates at the end only (to turn an
@@ -62,7 +65,8 @@ class Evaluator:
         """This evaluator, set up, for a second generator of the run (`name`: "ema", the weight average): it
         shares the fixed inputs of `setup` (latents, real statistics, feature extractor), keeps its own
         history and writes its files under `out_dir/name` (evaluators that write files keep them under
-        `self.out_dir`). The periodic callback prefixes its metrics `val/<name>/`."""
+        `self.out_dir`, by default the context's run directory). The periodic callback prefixes its metrics
+        `val/<name>/`."""
         other = copy.copy(self)
         other.history = []
         if getattr(self, "out_dir", None) is not None:
@@ -72,9 +76,11 @@ class Evaluator:
     def due(self, step: int) -> bool:
         return bool(self.every_n_iters) and step % self.every_n_iters == 0
 
-    def setup(self, datamodule, objective) -> None:
-        """Fix the evaluation inputs (real points, latents from wgangp.rng's EVAL streams, reference
-        statistics). `objective` gives `seed`, `latent_dim` and `run_config`."""
+    def setup(self, datamodule, context: EvalContext) -> None:
+        """Fix the evaluation inputs (real points from `datamodule`, latents and labels from named streams
+        `context.rng(name)` drawn with `context.draw`, reference statistics). `context`
+        (wgangp.evaluation.context.EvalContext) is all an evaluator knows of the run: seed, latent prior,
+        classes, run config, run directory, device."""
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         """Metrics named `val/...` of the generator and critic as they are now."""
@@ -98,6 +104,11 @@ class Evaluator:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = [(int(k), {n: float(v) for n, v in m.items()}) for k, m in state.get("history", [])]
+
+
+def output_dir(out_dir: str | Path | None, context: EvalContext) -> Path:
+    """Where an evaluator writes: its `out_dir` setting, or the run directory (`context.out_dir`) when unset."""
+    return Path(out_dir) if out_dir else context.out_dir
 
 
 def device_of(module: nn.Module) -> torch.device:

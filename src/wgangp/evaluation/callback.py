@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from wgangp.evaluation.base import Artifact, Evaluator, Image, Table, eval_mode
+from wgangp.evaluation.context import EvalContext, objective_context
 
 log = logging.getLogger("wgangp")
 
@@ -20,6 +21,10 @@ log = logging.getLogger("wgangp")
 class PeriodicEvaluation(Callback):
     """Runs `evaluators` on their schedules, counted in generator iterations (`pl_module.generator_iter`),
     and once more at the end of training.
+
+    In `setup` it builds the run's EvalContext (wgangp.evaluation.context.objective_context: the seed, latent
+    prior, classes and run config of the objective, the run directory `trainer.default_root_dir`, the
+    trainer's root device) and hands it to every evaluator's `setup`.
 
     It owns, for every evaluator: the schedule (`every_n_iters`, `at_start`), rank-0 gating (evaluators
     with `all_ranks` run on every DDP rank, the others on global rank 0), eval mode and no_grad, one
@@ -46,6 +51,7 @@ class PeriodicEvaluation(Callback):
             name: ev for name, ev in (evaluators or {}).items() if isinstance(ev, Evaluator)
         }
         self._active: dict[str, Evaluator] = {}
+        self.context: EvalContext | None = None  # built in setup, from the objective and the trainer
         self._ema: dict[str, Evaluator] = {}  # twins scoring the generator's weight average, by evaluator name
         self._ema_states: dict[str, Any] = {}  # their checkpointed histories, until setup has made them
         self._wall_offset = 0.0  # training seconds before this process (restored on resume)
@@ -70,8 +76,12 @@ class PeriodicEvaluation(Callback):
                     for n, ev in self._active.items()
                 ),
             )
+        # the one context every evaluator gets; no evaluator reads pl_module itself
+        self.context = objective_context(
+            pl_module, out_dir=trainer.default_root_dir, device=trainer.strategy.root_device
+        )
         for ev in self._active.values():
-            ev.setup(trainer.datamodule, pl_module)
+            ev.setup(trainer.datamodule, self.context)
         if getattr(pl_module, "ema_generator", None) is not None:
             self._ema = {n: ev.twin(EMA) for n, ev in self._active.items()}
             for name, state in self._ema_states.items():

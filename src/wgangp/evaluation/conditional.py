@@ -13,29 +13,21 @@ so the labelled data configs can list them for every run; their extractor is bui
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from wgangp.errors import MissingWeightsError
 from wgangp.evaluation.base import Evaluator, device_of
-from wgangp.evaluation.inputs import generate, latent_codes
+from wgangp.evaluation.context import EvalContext, generate
+from wgangp.evaluation.features import build_extractor
 from wgangp.metrics.conditional import code_purity, frechet_distance, gaussian_fit
-from wgangp.nets.conditional import takes_labels
-from wgangp.rng import eval_generator
-
-log = logging.getLogger("wgangp")
 
 
 def _build_extractor(make_extractor: Callable[[], nn.Module]) -> nn.Module | None:
-    try:
-        return make_extractor().eval()
-    except MissingWeightsError as e:  # metrics=inception without its weights: off, as ImageQuality
-        log.warning("conditional metrics are off: %s", e)
-        return None
+    """The extractor, or None with a warning for metrics=inception without its weights (as ImageQuality)."""
+    return build_extractor(make_extractor, strict=False, what="conditional metrics")
 
 
 def _extract(extractor: nn.Module, images: Tensor, batch_size: int, device: torch.device) -> dict[str, Tensor]:
@@ -71,16 +63,14 @@ class ClassConditional(Evaluator):
         self.num_per_class, self.num_real, self.batch_size = int(num_per_class), int(num_real), int(batch_size)
         self.extractor: nn.Module | None = None
 
-    def setup(self, datamodule, objective) -> None:
-        generator = objective.generator
-        if not takes_labels(generator):
+    def setup(self, datamodule, context: EvalContext) -> None:
+        if not context.conditional:
             return  # an unconditional run: nothing to measure
         self.extractor = _build_extractor(self.make_extractor)
         if self.extractor is None:
             return
-        self.num_classes = int(generator.num_classes)
-        rng = eval_generator(objective.seed, "conditional")
-        self._z = torch.randn(self.num_classes * self.num_per_class, generator.latent_dim, generator=rng)
+        self.num_classes = int(context.num_classes)
+        self._z = context.noise(self.num_classes * self.num_per_class, context.rng("conditional"))  # (K * n, dim)
         self._labels = torch.arange(self.num_classes).repeat_interleave(self.num_per_class)  # (K * n,)
         self._real = datamodule.eval_batch(self.num_real, index=2)  # {"real", "label"}
         self._real_stats: dict[str, Any] | None = None
@@ -145,21 +135,21 @@ class InfoCodes(Evaluator):
         self.num_samples, self.batch_size = int(num_samples), int(batch_size)
         self.codes = None
 
-    def setup(self, datamodule, objective) -> None:
-        self.codes = latent_codes(objective)
+    def setup(self, datamodule, context: EvalContext) -> None:
+        self.codes = context.codes
         if self.codes is None:
             return  # no codes: nothing to measure
-        self._objective = objective  # its Q head (q_output), which moves with it
+        self._q_output = context.q_output  # the objective's Q head, which moves with it
         self.extractor = _build_extractor(self.make_extractor) if getattr(datamodule, "num_classes", None) else None
         self._num_classes = getattr(datamodule, "num_classes", None)
-        self._z = self.codes.sample(self.num_samples, eval_generator(objective.seed, "info_codes"))
+        self._z = self.codes.sample(self.num_samples, context.rng("info_codes"))
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         if self.codes is None:
             return {}
         device = device_of(generator)
         fake = torch.cat([generate(generator, z).float() for z in self._z.split(self.batch_size)])  # on device
-        q = torch.cat([self._objective.q_output(x).float().cpu() for x in fake.split(self.batch_size)])
+        q = torch.cat([self._q_output(x).float().cpu() for x in fake.split(self.batch_size)])
         cats, _ = self.codes.split(self._z)
         logits, _ = self.codes.q_parts(q)
         hits = torch.stack([(lg.argmax(1) == c).float().mean() for lg, c in zip(logits, cats, strict=True)])

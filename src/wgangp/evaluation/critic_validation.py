@@ -7,11 +7,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of, in_chunks
-from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
+from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of, in_chunks, output_dir
+from wgangp.evaluation.context import EvalContext, generate
 from wgangp.nets.conditional import takes_labels
 from wgangp.plots import save_curves
-from wgangp.rng import eval_generator
 
 
 class CriticValidation(Evaluator):
@@ -26,26 +25,26 @@ class CriticValidation(Evaluator):
 
     def __init__(
         self,
-        out_dir: str,
+        out_dir: str | None = None,
         every_n_iters: int = 1000,
         num_samples: int = 1000,
         batch_size: int = 500,
         at_start: bool = False,
     ) -> None:
         super().__init__(every_n_iters, at_start)
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir) if out_dir else None  # None: the run directory (context.out_dir)
         self.num_samples = int(num_samples)
         self.batch_size = int(batch_size)
         self._points: dict[str, torch.Tensor] = {}
         self._z: torch.Tensor | None = None
 
-    def setup(self, datamodule, objective) -> None:
-        # its own named stream (wgangp.rng.EVAL_STREAMS): fixed for the whole run
+    def setup(self, datamodule, context: EvalContext) -> None:
+        self.out_dir = output_dir(self.out_dir, context)
         n = self.num_samples
         # a critic that takes labels scores real points at their own labels and fakes at the labels drawn
         self._points = {split: datamodule.eval_batch(n, index=1, split=split) for split in ("train", "val")}
-        rng = eval_generator(objective.seed, "critic_validation")
-        self._z, self._labels = draw_inputs(objective.generator, n, rng, latent_codes(objective))
+        # its own named stream (wgangp.rng.EVAL_STREAMS): fixed for the whole run
+        self._z, self._labels = context.draw(n, context.rng("critic_validation"))
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         rows = torch.arange(len(self._z))

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from wgangp.evaluation.base import Evaluator, device_of
+from wgangp.evaluation.context import EvalContext
 from wgangp.metrics.modes import mode_coverage
-from wgangp.rng import eval_generator
 
 
 class ModeCoverage(Evaluator):
@@ -27,7 +27,7 @@ class ModeCoverage(Evaluator):
         self.n_std = float(n_std)
         self._z: torch.Tensor | None = None
 
-    def setup(self, datamodule, objective) -> None:
+    def setup(self, datamodule, context: EvalContext) -> None:
         distribution = datamodule.distribution
         if not hasattr(distribution, "centres"):
             raise ValueError(
@@ -35,7 +35,7 @@ class ModeCoverage(Evaluator):
                 f"{type(distribution).__name__} has none: drop it with evaluators.modes=null"
             )
         self.centres, self.std = distribution.centres, float(distribution.std)  # (k, 2), data units
-        self._z = torch.randn(self.num_samples, objective.latent_dim, generator=eval_generator(objective.seed, "modes"))
+        self._z = context.noise(self.num_samples, context.rng("modes"))  # (n, latent_dim)
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         fake = generator(self._z.to(device_of(generator))).float().cpu()  # (n, 2)

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from wgangp.data.errors import DataError
-from wgangp.evaluation.base import Artifact, Evaluator, Table, device_of
+from wgangp.evaluation.base import Artifact, Evaluator, Table, device_of, output_dir
+from wgangp.evaluation.context import EvalContext
 from wgangp.metrics.ngrams import NgramCounts, ngram_js, to_ids
 from wgangp.plots import save_curve
-from wgangp.rng import eval_generator
 
 log = logging.getLogger("wgangp")
 
@@ -38,7 +38,7 @@ class NgramDivergence(Evaluator):
 
     def __init__(
         self,
-        out_dir: str,
+        out_dir: str | None = None,
         every_n_iters: int = 100,
         num_samples: int = 640,
         num_print: int = 32,
@@ -46,7 +46,7 @@ class NgramDivergence(Evaluator):
         at_start: bool = True,
     ) -> None:
         super().__init__(every_n_iters, at_start)
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir) if out_dir else None  # None: the run directory (context.out_dir)
         self.num_samples = int(num_samples)
         self.num_print = int(num_print)
         self.batch_size = int(batch_size)
@@ -57,7 +57,8 @@ class NgramDivergence(Evaluator):
         self._vocab_size = 0
         self._lines: list[str] = []
 
-    def setup(self, datamodule, objective) -> None:
+    def setup(self, datamodule, context: EvalContext) -> None:
+        self.out_dir = output_dir(self.out_dir, context)
         self._vocab_size = datamodule.data_shape[0]
         self._decode = datamodule.decode
         try:
@@ -70,9 +71,7 @@ class NgramDivergence(Evaluator):
         real = to_ids(datamodule.eval_samples(self.num_samples, index=1))
         self.real_js = ngram_js(real, self._reference, self._vocab_size, self.ORDERS)
         # Fixed latent points from its own named stream (wgangp.rng.EVAL_STREAMS).
-        self._z = torch.randn(
-            self.num_samples, objective.latent_dim, generator=eval_generator(objective.seed, "ngrams")
-        )
+        self._z = context.noise(self.num_samples, context.rng("ngrams"))  # (n, latent_dim)
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         device = device_of(generator)

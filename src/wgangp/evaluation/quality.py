@@ -11,13 +11,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from wgangp.errors import MissingWeightsError
-from wgangp.evaluation.base import Evaluator, device_of
-from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
+from wgangp.evaluation.base import Evaluator
+from wgangp.evaluation.context import EvalContext, generate
+from wgangp.evaluation.features import build_extractor, real_features, real_features_path
 from wgangp.files import replacing
-from wgangp.metrics.features import real_images, reference_stats_path
+from wgangp.metrics.features import reference_stats_path
 from wgangp.metrics.quality import QualityScores
-from wgangp.rng import eval_generator
 
 log = logging.getLogger("wgangp")
 
@@ -33,8 +32,10 @@ class ImageQuality(Evaluator):
 
     The real data's statistics (`num_real` images from the data module's evaluation stream: FID's
     sums and KID's first `kid_subset_size` features) are computed once per dataset, split and
-    extractor and cached under `stats_dir`. Under DDP every rank scores its share of the generated
-    images and torchmetrics gathers the states, so all ranks get the numbers one process would.
+    extractor and cached under `stats_dir`, from the real features cached under `stats_dir/features/`
+    (wgangp.evaluation.features), which precision/recall and density/coverage read too. Under DDP every
+    rank scores its share of the generated images and torchmetrics gathers the states, so all ranks get
+    the numbers one process would.
 
     Args:
         extractor: builds the feature extractor (wgangp.metrics.features.InceptionFeatures,
@@ -78,32 +79,25 @@ class ImageQuality(Evaluator):
         self._extractor_name = ""
         self._real_loaded = False
 
-    def setup(self, datamodule, objective) -> None:
-        self._datamodule, self._seed = datamodule, int(objective.seed)
-        self._codes = latent_codes(objective)  # InfoGAN: z carries its codes
-        # Build the extractor now, not at the first evaluation hours in.
-        try:
-            extractor = self.make_extractor().eval()
-        except MissingWeightsError as e:
-            if self.strict:
-                raise
-            log.warning("IS/FID/KID are off: %s", e)
+    def setup(self, datamodule, context: EvalContext) -> None:
+        self._datamodule, self._context = datamodule, context
+        extractor = build_extractor(self.make_extractor, self.strict, "IS/FID/KID")  # now, not hours in
+        if extractor is None:
             return
-        self._extractor_name = extractor.name
+        self._extractor, self._extractor_name = extractor, extractor.name
         _, world = _rank_and_world()
         probe = torch.zeros(1, *datamodule.data_shape)
         self.scores = QualityScores(
             extractor, probe, self.splits, self.kid_subsets, self.kid_subset_size, sync=world > 1
         )
-        data_config = (objective.run_config or {}).get("data")
         self.stats_path = reference_stats_path(
-            self.stats_dir, data_config, datamodule, self.split, self._extractor_name, self.num_real
+            self.stats_dir, context.run_config.get("data"), datamodule, self.split, self._extractor_name, self.num_real
         )
 
     def _load_real(self, device: torch.device) -> None:
-        """The real data's statistics into the metrics: from the cache, or computed once and cached.
-        Under DDP every rank reads (or computes) them, rank 0 writes the cache and alone keeps them in its
-        metric states, so the gather counts them once."""
+        """The real data's statistics into the metrics: from the cache, or computed once (from the cached
+        real features) and cached. Under DDP every rank reads (or computes) them, rank 0 writes the caches
+        and alone keeps them in its metric states, so the gather counts them once."""
         rank, _ = _rank_and_world()
         path, scores = self.stats_path, self.scores
         state = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
@@ -111,8 +105,18 @@ class ImageQuality(Evaluator):
             state = None  # another format (an older version's file): compute again
         if state is None:
             log.info("computing the real data's feature statistics once: %s", path)
-            for images in real_images(self._datamodule, self.num_real, self.split, self.batch_size):
-                scores.update_real(images.to(device))
+            pool = real_features(
+                self._extractor,
+                self._datamodule,
+                real_features_path(path),
+                self.num_real,
+                self.split,
+                self.batch_size,
+                device,
+                write=rank == 0,
+            )
+            for chunk in pool.split(self.batch_size):  # the extractor's batches: the sums add up as they did
+                scores.update_real_features(chunk.to(device))
             state = scores.real_state()
             if rank == 0:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,7 @@ class ImageQuality(Evaluator):
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         if self.scores is None:
             return {}
-        device = device_of(generator)
+        device = self._context.device
         self.scores.to(device)
         if not self._real_loaded and self.scores.has_pool:
             self._load_real(device)
@@ -132,10 +136,10 @@ class ImageQuality(Evaluator):
         self.scores.reset()
         # z from the (seed, 0, EVAL) stream, the z of wgangp.sample(ckpt, n, seed): every evaluation of a
         # run scores the same latent points. Every rank draws all of z and scores its share of the chunks.
-        rng = eval_generator(self._seed, "quality")
+        rng = self._context.rng("quality")
         for i, start in enumerate(range(0, self.num_samples, self.batch_size)):
             # a class-conditional generator also gets uniform labels, drawn after each chunk's z
-            z, labels = draw_inputs(generator, min(self.batch_size, self.num_samples - start), rng, self._codes)
+            z, labels = self._context.draw(min(self.batch_size, self.num_samples - start), rng)
             if i % world == rank:
                 self.scores.update_fake(generate(generator, z, labels))  # (k, C, H, W) in [-1, 1]
         return {f"val/{name}": value for name, value in self.scores.compute().items()}

@@ -9,10 +9,8 @@ import torch
 from torch import nn
 from torchvision.utils import save_image
 
-from wgangp.evaluation.base import Artifact, Evaluator, Image
-from wgangp.evaluation.inputs import draw_inputs, generate, latent_codes
-from wgangp.nets.conditional import takes_labels
-from wgangp.rng import eval_generator
+from wgangp.evaluation.base import Artifact, Evaluator, Image, output_dir
+from wgangp.evaluation.context import EvalContext, generate
 
 MAX_CLASS_ROWS = 16  # a conditional grid shows the first 16 classes of data sets with more (ImageNet 32x32)
 
@@ -26,27 +24,29 @@ class SampleGrid(Evaluator):
     ceil(num_samples / rows) columns, with the same z down each column: what changes along a column is
     the class alone."""
 
-    def __init__(self, out_dir: str, every_n_iters: int = 1000, num_samples: int = 64, at_start: bool = False) -> None:
+    def __init__(
+        self, out_dir: str | None = None, every_n_iters: int = 1000, num_samples: int = 64, at_start: bool = False
+    ) -> None:
         super().__init__(every_n_iters, at_start)
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir) if out_dir else None  # None: the run directory (context.out_dir)
         self.num_samples = int(num_samples)
         self._z: torch.Tensor | None = None
         self._images: torch.Tensor | None = None
 
-    def setup(self, datamodule, objective) -> None:
+    def setup(self, datamodule, context: EvalContext) -> None:
+        self.out_dir = output_dir(self.out_dir, context)
         # its own named stream (wgangp.rng.EVAL_STREAMS), fixed for the whole run
-        rng = eval_generator(objective.seed, "samples")
-        generator = objective.generator
+        rng = context.rng("samples")
         self._labels = None
         self._columns = math.ceil(math.sqrt(self.num_samples))
-        if takes_labels(generator):
-            rows = min(generator.num_classes, MAX_CLASS_ROWS)
+        if context.conditional:
+            rows = min(context.num_classes, MAX_CLASS_ROWS)
             self._columns = math.ceil(self.num_samples / rows)
-            z, _ = draw_inputs(generator, self._columns, rng, latent_codes(objective))  # (columns, latent_dim)
+            z, _ = context.draw(self._columns, rng)  # (columns, latent_dim)
             self._z = z.repeat(rows, 1)  # row r: the columns' z at class r
             self._labels = torch.arange(rows).repeat_interleave(self._columns)  # (rows * columns,)
         else:
-            self._z, _ = draw_inputs(generator, self.num_samples, rng, latent_codes(objective))  # (n, latent_dim)
+            self._z, _ = context.draw(self.num_samples, rng)  # (n, latent_dim)
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         self._images = generate(generator, self._z, self._labels).float().cpu()  # (n, C, H, W) in [-1, 1]

@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of
+from wgangp.evaluation.base import Artifact, Evaluator, Image, device_of, output_dir
+from wgangp.evaluation.context import EvalContext
 from wgangp.metrics.w1 import check_w1_size, wasserstein1
 from wgangp.plots import save_curve, save_value_surface
-from wgangp.rng import eval_generator
 
 
 class W1(Evaluator):
@@ -24,7 +24,7 @@ class W1(Evaluator):
 
     def __init__(
         self,
-        out_dir: str,
+        out_dir: str | None = None,
         every_n_iters: int = 100,
         num_points: int = 1000,
         plot_every_n_iters: int = 1000,
@@ -32,7 +32,7 @@ class W1(Evaluator):
         at_start: bool = False,
     ) -> None:
         super().__init__(every_n_iters, at_start)
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir) if out_dir else None  # None: the run directory (context.out_dir)
         self.num_points = int(num_points)
         check_w1_size(self.num_points)
         self.plot_every_n_iters = int(plot_every_n_iters)
@@ -42,10 +42,10 @@ class W1(Evaluator):
         self._critic: nn.Module | None = None
         self._fake: torch.Tensor | None = None
 
-    def setup(self, datamodule, objective) -> None:
+    def setup(self, datamodule, context: EvalContext) -> None:
+        self.out_dir = output_dir(self.out_dir, context)
         self._real = datamodule.eval_samples(self.num_points, index=0)  # (n, 2)
-        rng = eval_generator(objective.seed, "w1")
-        self._z = torch.randn(self.num_points, objective.latent_dim, generator=rng)  # (n, latent_dim)
+        self._z = context.noise(self.num_points, context.rng("w1"))  # (n, latent_dim)
 
     def evaluate(self, generator: nn.Module, critic: nn.Module) -> dict[str, float]:
         self._critic = critic

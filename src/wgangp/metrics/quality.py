@@ -40,6 +40,10 @@ class SharedExtractor(nn.Module):
             self._batch, self._out = images, self.extractor(images)
         return self._out
 
+    def hold(self, inputs: Tensor, out: dict[str, Tensor]) -> None:
+        """Answer `inputs` with `out` (an output the extractor already gave) instead of running it."""
+        self._batch, self._out = inputs, out
+
     def clear(self) -> None:
         self._batch, self._out = None, {}
 
@@ -114,12 +118,21 @@ class QualityScores(nn.Module):
 
     def update_real(self, images: Tensor) -> None:
         """Add real images to FID's statistics and, up to kid_subset_size rows, to KID's real features."""
+        if self.has_pool:
+            self.update_real_features(self.shared(images)["pool"])
+
+    def update_real_features(self, pool: Tensor) -> None:
+        """`update_real` of images whose extractor output is `pool` (N, D): the real features cached once per
+        data set (wgangp.evaluation.features) feed FID and KID without running the extractor again."""
         if not self.has_pool:
             return
-        self.fid.update(images, real=True)
-        keep = min(len(images), self.kid_subset_size - self._kid_real_rows)
+        self.shared.hold(pool, {"pool": pool})  # the metrics' feature modules read `pool` back
+        self.fid.update(pool, real=True)
+        keep = min(len(pool), self.kid_subset_size - self._kid_real_rows)
         if keep > 0:
-            self.kid.update(images[:keep], real=True)
+            rows = pool[:keep]
+            self.shared.hold(rows, {"pool": rows})
+            self.kid.update(rows, real=True)
             self._kid_real_rows += keep
         self.shared.clear()
 

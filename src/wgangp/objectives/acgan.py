@@ -3,11 +3,14 @@ as the released gan_cifar_resnet.py trains it with CONDITIONAL = ACGAN = True.""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import Tensor
 
 from wgangp.objectives.step import Step
 from wgangp.objectives.wgan_gp import WGANGP
+from wgangp.rules import NON_NEGATIVE
 
 
 class WGANGPACGAN(WGANGP):
@@ -27,7 +30,13 @@ class WGANGPACGAN(WGANGP):
 
     needs_labels = True
 
-    def __init__(self, *, acgan_scale: float = 1.0, acgan_scale_g: float = 0.1, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        acgan_scale: Annotated[float, NON_NEGATIVE] = 1.0,
+        acgan_scale_g: Annotated[float, NON_NEGATIVE] = 0.1,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if not hasattr(self.critic, "scores_and_logits"):
             raise ValueError(

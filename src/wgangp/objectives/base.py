@@ -1,10 +1,14 @@
 """The Lightning side of every objective: the thin base an objective's class subclasses.
 
 A subclass is its loss and nothing else: `critic_loss(s)` and `generator_loss(s)` over a step
-(wgangp.objectives.step), and optionally `after_critic_step` (a projection such as weight clipping). The step
-itself, Alg. 1's loop and the joint update rules, is wgangp.objectives.engine; this base adapts it to Lightning:
-optimizers and their fp16 scaler, DDP, the lr schedule, the generator's weight average, the NaN guard, logging and
-checkpoint state. One training_step is one generator iteration: n_critic critic steps, then one generator
+(wgangp.objectives.step), and optionally `after_critic_step` (a projection such as weight clipping). Its config
+fields are its constructor's typed keyword arguments beside the loop's (wgangp.objectives.schema).
+
+The step itself, Alg. 1's loop and the joint update rules, is wgangp.objectives.engine; the Lightning workarounds
+(fp16 scaler steps, the two-player DDP strategy, optimizer state after a restore) are wgangp.objectives.adapter;
+the NaN guard wgangp.objectives.guard; the lr schedule wgangp.schedules; the weight average wgangp.ema. This base
+holds the run's settings and wires those to Lightning's hooks: training_step, logging and checkpoint state.
+One training_step is one generator iteration: n_critic critic steps, then one generator
 step. Only the generator's step goes through Lightning's optimizer wrapper, so `trainer.global_step`
 counts generator iterations, the paper's unit: `max_steps == generator_iters`, and stock callbacks
 (`ModelCheckpoint(every_n_train_steps=N)`, `LearningRateMonitor`, step-interval schedulers) run in it.
@@ -12,53 +16,27 @@ counts generator iterations, the paper's unit: `max_steps == generator_iters`, a
 
 from __future__ import annotations
 
-import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 
+from wgangp.augment import DEFAULT_POLICY
 from wgangp.checkpoints import CHECKPOINT_FORMAT
 from wgangp.ema import averaged_generator, update_ema
-from wgangp.errors import NonFiniteError
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.nets.layers import check_feature_layer
-from wgangp.objectives import engine
+from wgangp.objectives import adapter, engine
+from wgangp.objectives.guard import NonFiniteGuard
 from wgangp.objectives.step import Step
 from wgangp.objectives.updates import check_update_supported
-from wgangp.rng import NOISE, step_generator
-from wgangp.schedules import lr_factor
-from wgangp.strategies import GANDDPStrategy
-
-log = logging.getLogger("wgangp")
+from wgangp.objectives.view import CriticView
+from wgangp.rng import NOISE, global_rng_states, set_global_rng_states, step_generator
+from wgangp.schedules import apply_lr_schedule, lr_factor
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
-
-
-def _rng_states() -> dict[str, Any]:
-    states: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    name, keys, *rest = states["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-    py = states["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def batch_labels(batch: dict[str, Tensor], objective: GANObjective) -> Tensor:
@@ -95,6 +73,11 @@ class GANObjective(L.LightningModule):
             `features`, its penultimate layer), for objectives whose critic is a classifier.
         feature_layer: which critic layer feature matching reads: k counts the trunk's layers from the input
             (1-based; negative from the last), None the last (the penultimate layer); toy_mlp, mlp and dcgan.
+        penalty_every: lazy regularisation (StyleGAN2): every penalty on every k-th critic step only, weighted by k
+            (`penalty_scale`); 1 (Alg. 1) penalises every step.
+        augment: what the critic sees in both players' steps: none | diffaugment | ada (wgangp.objectives.view).
+        augment_policy: the transforms (wgangp.augment: color, translation, cutout, or a part of color).
+        ada_target, ada_kimg: ADA's target E[sign D(real)] and how many thousand reals p takes to cross [0, 1].
 
     The ranges of these and of every subclass's fields are checked in one place, on the composed
     config, before anything is built (wgangp.config_checks).
@@ -123,6 +106,11 @@ class GANObjective(L.LightningModule):
         update: str = "alternating",
         generator_loss: str = "default",
         feature_layer: int | None = None,
+        penalty_every: int = 1,
+        augment: str = "none",
+        augment_policy: str = DEFAULT_POLICY,
+        ada_target: float = 0.6,
+        ada_kimg: float = 500.0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -145,6 +133,18 @@ class GANObjective(L.LightningModule):
         # has no batch norm (Sec. 4), scores each sample on its own (wgangp.objectives.step; `make bench` undoes it)
         self.joint_critic_forward = self.uses_gradient_penalty
         self.feature_layer = None if feature_layer is None else int(feature_layer)
+        self.penalty_every = int(penalty_every)
+        self.view = CriticView(augment, augment_policy, seed, ada_target, ada_kimg)  # what the critic sees
+        if augment == "ada" and update != "alternating":
+            raise ValueError(
+                f"objective.augment=ada counts D's signs once per critic step, which objective.update={update} "
+                "evaluates more than once: use objective.update=alternating, or objective.augment=diffaugment"
+            )
+        if self.view.active and len(generator.data_shape) != 3:
+            raise ValueError(
+                f"objective.augment={augment} augments images (C, H, W), but this data's samples have shape "
+                f"{tuple(generator.data_shape)}: use objective.augment=none with toy or text data"
+            )
         if generator_loss == "feature_matching":
             self._check_feature_matching()
         elif self.feature_layer is not None:
@@ -158,11 +158,7 @@ class GANObjective(L.LightningModule):
         # generator can be rebuilt from its checkpoint alone (wgangp.sample).
         self.run_config: dict | None = None
         self._bare_generator_iter = 0  # generator_iter of a loop driving train_iteration without a trainer
-        # The NaN guard's record, kept on the device so the hot loop never waits for the host: the first
-        # generator iteration with a non-finite loss term (-1: none yet) and which terms it was.
-        self._first_nonfinite_iter: Tensor | None = None
-        self._first_nonfinite_terms: Tensor | None = None
-        self._term_names: list[str] = []
+        self.nan_guard = NonFiniteGuard()  # the first generator iteration with a non-finite loss term
         # Class-conditional runs (wgangp.nets.conditional): labels flow through the loop when a net or the
         # objective needs them; None keeps every unconditional path as it was.
         self.uses_labels = needs_labels(self) or needs_labels(generator) or needs_labels(critic)
@@ -254,12 +250,16 @@ class GANObjective(L.LightningModule):
         return [opt_g, opt_d]
 
     def _per_rank(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
-        """Draw the global batch and keep this rank's slice, so DDP sees one process's stream."""
-        trainer = self._trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        if world == 1:
-            return draw(n)
-        return draw(n * world)[rank * n : (rank + 1) * n]
+        return adapter.per_rank(self._trainer, draw, n)
+
+    def penalty_scale(self, t: int) -> float:
+        """The weight of every penalty in critic step t of this generator iteration (objective.penalty_every = k):
+        1 for Alg. 1 (k = 1); lazily (StyleGAN2, Karras et al. 2020), k on every k-th critic step of the run and 0
+        (not computed) on the others, so the penalty's expectation over steps is unchanged."""
+        k = self.penalty_every
+        if k == 1:
+            return 1.0
+        return float(k) if (self.generator_iter * self.n_critic + t) % k == 0 else 0.0
 
     def sample_latent(self, n: int, rng: torch.Generator) -> Tensor:
         """z ~ N(0, I), shape (n, latent_dim)."""
@@ -269,42 +269,13 @@ class GANObjective(L.LightningModule):
         """One U[0, 1] draw per sample, shape (n,) (the epsilon of Alg. 1 l.4)."""
         return self._per_rank(lambda k: torch.rand(k, generator=rng, device=self.device), n)
 
-    def _backward(self, loss: Tensor) -> None:
-        if self._trainer is not None:
-            self.manual_backward(loss)  # lets Lightning apply precision plugins (loss scaling)
-        else:
-            loss.backward()
-
     def player_step(self, opt: torch.optim.Optimizer, loss: Tensor, player: nn.Module) -> None:
-        """Backward of `loss`, then one step of `player` (under trainer=ddp its gradients averaged over ranks).
-
-        `opt` is Lightning's wrapper for the generator (its step advances global_step) and the bare
-        optimizer for the critic. The bare step does what the wrapper's precision plugin would: under
-        16-mixed, the scaler unscales, skips a step with non-finite gradients and updates its scale.
-        """
-        opt.zero_grad(set_to_none=True)
-        self._backward(loss)
-        strategy = self._trainer.strategy if self._trainer is not None else None
-        if isinstance(strategy, GANDDPStrategy):
-            strategy.average_gradients(player)
-        scaler = self._grad_scaler()
-        if scaler is None or isinstance(opt, LightningOptimizer):
-            opt.step()
-        else:
-            scaler.step(opt)
-            scaler.update()
-
-    def _grad_scaler(self) -> torch.amp.GradScaler | None:
-        """The fp16 loss scaler of trainer.precision=16-mixed; None in fp32 and bf16 (which need none)."""
-        plugin = self._trainer.precision_plugin if self._trainer is not None else None
-        scaler = getattr(plugin, "scaler", None)
-        return scaler if scaler is not None and scaler.is_enabled() else None
+        """Backward of `loss`, one step of `player`: with the trainer's fp16 scaler and DDP (objectives.adapter)."""
+        adapter.player_step(self, opt, loss, player)
 
     def penalty_grad_scale(self) -> Tensor | None:
-        """The current fp16 loss scale, a 0-d tensor (no host sync), for a penalty's inner autograd.grad
-        (see wgangp.penalties.squared_gradient_norms); None unless training in 16-mixed."""
-        scaler = self._grad_scaler()
-        return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
+        """fp16's loss scale for a penalty's inner autograd.grad; None unless training in 16-mixed."""
+        return adapter.penalty_grad_scale(self._trainer, self.device)
 
     def train_iteration(
         self,
@@ -319,24 +290,17 @@ class GANObjective(L.LightningModule):
         return engine.train_iteration(self, real, opt_g, opt_d, rng, labels)
 
     def after_generator_step(self) -> None:
-        """Under trainer=ddp: rank 0's batch norm running statistics to every rank, as DDP keeps them."""
-        strategy = self._trainer.strategy if self._trainer is not None else None
-        if isinstance(strategy, GANDDPStrategy):
-            strategy.broadcast_buffers(self)
+        adapter.broadcast_buffers(self)
 
     def step_rng(self) -> torch.Generator:
         """The noise stream of the current generator iteration (z and epsilon draws)."""
         return step_generator(self.seed, self.generator_iter, NOISE, self.device)
 
     def apply_lr_schedule(self) -> None:
-        """Set both optimizers' lr to the schedule's for the current generator iteration (objective.lr_decay):
-        each param group's configured lr (`initial_lr`, set in on_train_start) times wgangp.schedules.lr_factor."""
-        if self.lr_decay == "none":
-            return
-        factor = lr_factor(self.lr_decay, self.generator_iter, self.lr_decay_iters)
-        for opt in self.optimizers(use_pl_optimizer=False):
-            for group in opt.param_groups:
-                group["lr"] = group["initial_lr"] * factor
+        """Both optimizers' lr for the current generator iteration (objective.lr_decay; wgangp.schedules)."""
+        apply_lr_schedule(
+            self.optimizers(use_pl_optimizer=False), self.lr_decay, self.generator_iter, self.lr_decay_iters
+        )
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
@@ -358,35 +322,13 @@ class GANObjective(L.LightningModule):
             if "w_estimate" in terms:
                 self.log("w_est", terms["w_estimate"], prog_bar=True, logger=False, on_step=True)
 
-    # ---- NaN guard ---------------------------------------------------------------------------
+    # ---- NaN guard (wgangp.objectives.guard) ----------------------------------------------------
     def _track_finite(self, terms: dict[str, Tensor]) -> None:
-        """Record, without a host sync, the first iteration whose loss terms are not all finite."""
-        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
-        bad = ~torch.isfinite(values)  # (K,)
-        scaler = self._grad_scaler()
-        if scaler is not None:
-            # fp16: an overflow in a step is the scaler's business (it skips that step and halves the
-            # scale); the run has diverged only when overflows persist until the scale is below 1.
-            bad = bad & (scaler.scale(torch.ones((), device=values.device)) < 1)
-        if self._first_nonfinite_iter is None:
-            self._term_names = list(terms)
-            self._first_nonfinite_iter = torch.full((), -1, dtype=torch.long, device=values.device)
-            self._first_nonfinite_terms = torch.zeros_like(bad)
-        first = (self._first_nonfinite_iter < 0) & bad.any()
-        self._first_nonfinite_iter = torch.where(first, self.generator_iter, self._first_nonfinite_iter)
-        self._first_nonfinite_terms = torch.where(first, bad, self._first_nonfinite_terms)
+        self.nan_guard.track(terms, self.generator_iter, self.penalty_grad_scale())
 
     def check_finite(self) -> None:
         """Raise NonFiniteError naming the first bad iteration and terms (called before every checkpoint)."""
-        if self._first_nonfinite_iter is None or int(self._first_nonfinite_iter) < 0:
-            return
-        names = [f"train/{n}" for n, b in zip(self._term_names, self._first_nonfinite_terms.tolist(), strict=True) if b]
-        # which checkpoint holds the last good state is the caller's to add (wgangp.train knows the run's)
-        raise NonFiniteError(
-            f"non-finite {', '.join(names)} at generator iteration {int(self._first_nonfinite_iter)}: training "
-            "stopped and no checkpoint was written after it. Lower the learning rate or check the data and the "
-            "model's output scale; rerun with trainer.detect_anomaly=true to find the operation that produced it."
-        )
+        self.nan_guard.check()
 
     def log_metrics(self, metrics: dict[str, Tensor | float]) -> None:
         """Write metrics to every logger at step = completed generator iterations."""
@@ -401,39 +343,17 @@ class GANObjective(L.LightningModule):
             "generator_iter": self.generator_iter,
             "data_shape": list(self.generator.data_shape),
             "run_config": self.run_config,
-            "rng_states": _rng_states(),
+            "rng_states": global_rng_states(),
+            "critic_view": self.view.state_dict(),  # ADA's p (objective.augment=ada)
         }
 
     def on_fit_start(self) -> None:
         check_update_supported(self.update, self._trainer)  # fp16 and DDP: refused before any step
 
     def on_train_start(self) -> None:
-        """Train with the configured optimizer hyperparameters, also after a resume.
-
-        Lightning restores the checkpoint's optimizer states (moments and param_groups) before training
-        starts, which would bring back the checkpoint's lr, betas, weight decay ...; the run config records
-        this run's. So every hyperparameter of freshly configured optimizers (configure_optimizers, on the
-        same parameters) replaces the restored one, and a change is logged. The configured lr is also kept as
-        `initial_lr`, the base of objective.lr_decay's schedule, which then sets the lr of the resumed iteration
-        (a scheduled lr in the checkpoint is not a change). A no-op on a fresh run without a schedule.
-        """
-        for name, opt, fresh in zip(
-            ("generator", "critic"), self.optimizers(use_pl_optimizer=False), self.configure_optimizers(), strict=True
-        ):
-            for group, configured in zip(opt.param_groups, fresh.param_groups, strict=True):
-                for key, value in configured.items():
-                    restored = group.get("initial_lr", group.get(key)) if key == "lr" else group.get(key)
-                    if key != "params" and restored != value:
-                        log.info(
-                            "%s optimizer: %s %s from the checkpoint -> %s as configured",
-                            name,
-                            key,
-                            restored,
-                            value,
-                        )
-                    if key != "params":
-                        group[key] = value
-                group["initial_lr"] = configured["lr"]
+        """Train with the configured optimizer hyperparameters, also after a resume (wgangp.objectives.adapter)."""
+        restored = self.optimizers(use_pl_optimizer=False)
+        adapter.reapply_configured_hyperparameters(restored, self.configure_optimizers())
         self.apply_lr_schedule()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -441,4 +361,5 @@ class GANObjective(L.LightningModule):
         if info is None:
             raise ValueError("this checkpoint was not written by wgangp (it has no 'wgangp' section)")
         # generator_iter is Lightning's global_step, restored by Lightning with its loops' state
-        _set_rng_states(info["rng_states"])
+        set_global_rng_states(info["rng_states"])
+        self.view.load_state_dict(info.get("critic_view", {}))

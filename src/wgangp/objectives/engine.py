@@ -26,6 +26,9 @@ from wgangp.losses import feature_matching_loss
 from wgangp.objectives.step import Step
 from wgangp.objectives.updates import RULES, Player
 
+# objective.generator_loss: the objective's own generator loss, or feature matching (Salimans et al. 2016)
+GENERATOR_LOSSES = ("default", "feature_matching")
+
 if TYPE_CHECKING:
     from wgangp.objectives.base import GANObjective
 
@@ -62,11 +65,22 @@ def _named(terms: dict[str, Tensor], name: str) -> dict[str, Tensor]:
 
 
 def critic_terms(
-    objective: GANObjective, real: Tensor, fake: Tensor, rng: torch.Generator, labels: Tensor | None = None
+    objective: GANObjective,
+    real: Tensor,
+    fake: Tensor,
+    rng: torch.Generator,
+    labels: Tensor | None = None,
+    penalty_scale: float = 1.0,
 ) -> dict[str, Tensor]:
     """The loss terms of one critic step on a real and a fake batch (Alg. 1 l.4-7); "critic_loss" is minimised.
-    `labels` (m,): the class of each real sample and of its paired fake (conditional runs), else None."""
-    return _named(objective.critic_loss(Step(objective, real, fake, labels, rng, of_critic=True)), "critic_loss")
+    `labels` (m,): the class of each real sample and of its paired fake (conditional runs), else None.
+    `penalty_scale`: the weight of this step's penalties (GANObjective.penalty_scale; lazy regularisation)."""
+    step = Step(objective, real, fake, labels, rng, of_critic=True, penalty_scale=penalty_scale)
+    terms = _named(objective.critic_loss(step), "critic_loss")
+    d_real = step.real_scores()
+    if d_real is not None:  # ADA's heuristic counts the signs of D on the (augmented) reals
+        objective.view.observe_real_scores(d_real)
+    return terms
 
 
 def generator_terms(
@@ -81,9 +95,10 @@ def generator_terms(
     ||E f(real) - E f(G(z))||^2 on the critic's features (Salimans et al. 2016; `real` is the last real batch)."""
     if objective.generator_loss_mode == "feature_matching":
         layer = objective.feature_layer
+        view = objective.view  # the critic's features of what it sees (objective.augment)
         with torch.no_grad():
-            real_features = objective.critic.features(real, layer)  # (m, F), before the fakes' (batch norm)
-        fake_features = objective.critic.features(objective.generate(z, labels), layer)
+            real_features = objective.critic.features(view(real), layer)  # (m, F), before the fakes' (batch norm)
+        fake_features = objective.critic.features(view(objective.generate(z, labels)), layer)
         return {"generator_loss": feature_matching_loss(real_features, fake_features)}
     fake = objective.generate(z, labels)
     step = Step(objective, real, fake, labels, rng, of_critic=False, z=z)
@@ -97,9 +112,10 @@ def critic_step(
     opt_d: torch.optim.Optimizer,
     rng: torch.Generator,
     labels: Tensor | None = None,
+    penalty_scale: float = 1.0,
 ) -> dict[str, Tensor]:
     """One critic update (Alg. 1 l.6-9), then the objective's projection (weight clipping); returns its terms."""
-    terms = critic_terms(objective, real, fake, rng, labels)  # l.6-7
+    terms = critic_terms(objective, real, fake, rng, labels, penalty_scale)  # l.6-7
     objective.player_step(opt_d, terms["critic_loss"], objective.critic)  # l.9
     objective.after_critic_step()
     weights_changed()
@@ -129,18 +145,18 @@ def train_iteration(
             f"the batch holds {real.size(0)} real batches but n_critic={objective.n_critic}: the data module must "
             "deliver one fresh real batch per critic step (conf/train.yaml: data.batches_per_step)"
         )
+    objective.view.start_iteration(objective.generator_iter, real.device)  # objective.augment's draws
     if objective.update != "alternating":  # simultaneous | extragradient | optimistic
         return joint_train_iteration(objective, real, opt_g, opt_d, rng)
     m = real.size(1)
-    sums: dict[str, Tensor] = {}
+    mean = _StepMean()
     for t in range(objective.n_critic):  # Alg. 1 l.2
         z = objective.sample_latent(m, rng)  # l.4: fresh z for every critic step
         y = None if labels is None else labels[t]  # (m,)
         with torch.no_grad():
             fake = objective.generate(z, y)  # l.5; no generator graph in critic steps
-        for k, v in critic_step(objective, real[t], fake, opt_d, rng, y).items():  # l.6-9
-            sums[k] = sums.get(k, 0.0) + v.detach()
-    out = {k: v / objective.n_critic for k, v in sums.items()}
+        mean.add(critic_step(objective, real[t], fake, opt_d, rng, y, objective.penalty_scale(t)))  # l.6-9
+    out = mean.result()
 
     z = objective.sample_latent(objective.generator_batch_size or m, rng)  # l.11
     y = None if labels is None else objective.sample_labels(z.size(0), rng)  # after z: unconditional draws unchanged
@@ -150,7 +166,24 @@ def train_iteration(
     weights_changed()
     objective.after_generator_step()
     out.update({k: v.detach() for k, v in g_terms.items()})
-    return out
+    return {**out, **objective.view.logged()}
+
+
+class _StepMean:
+    """The mean of each logged term over the critic steps that returned it (a lazily regularised step returns no
+    gradient norms)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, terms: dict[str, Tensor]) -> None:
+        for k, v in terms.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v.detach()
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def result(self) -> dict[str, Tensor]:
+        return {k: v / self.counts[k] for k, v in self.sums.items()}
 
 
 def joint_train_iteration(
@@ -161,13 +194,12 @@ def joint_train_iteration(
     detached loss terms: critic terms averaged over the n_critic critic steps (the joint step's taken at its
     starting point), and the generator terms there. Unconditional runs only (refused before training otherwise)."""
     n, m = objective.n_critic, real.size(1)
-    sums: dict[str, Tensor] = {}
+    mean = _StepMean()
     for t in range(n - 1):  # Alg. 1 l.2-10 for all but the last critic step
         z = objective.sample_latent(m, rng)
         with torch.no_grad():
             fake = objective.generate(z)
-        for k, v in critic_step(objective, real[t], fake, opt_d, rng).items():
-            sums[k] = sums.get(k, 0.0) + v.detach()
+        mean.add(critic_step(objective, real[t], fake, opt_d, rng, None, objective.penalty_scale(t)))
     # the generator's own batch where one is set (gan_cifar_resnet.py: GEN_BS_MULTIPLE), as Alg. 1's loop
     z_critic, z_generator = (
         objective.sample_latent(m, rng),
@@ -181,7 +213,7 @@ def joint_train_iteration(
         rng.set_state(start)  # every evaluation draws the same epsilons: one minibatch game per iteration
         with torch.no_grad():
             fake = objective.generate(z_critic)
-        c_terms = critic_terms(objective, real[-1], fake, rng)
+        c_terms = critic_terms(objective, real[-1], fake, rng, None, objective.penalty_scale(n - 1))
         # allow_unused: a parameter outside this loss's graph gets no gradient, and the optimizer skips it
         grads_d = torch.autograd.grad(c_terms["critic_loss"], players[0].params, allow_unused=True)
         with frozen(objective.critic):
@@ -192,6 +224,7 @@ def joint_train_iteration(
 
     RULES[objective.update](players, gradients)
     c_terms, g_terms = evaluated[0]  # at the joint step's starting point
-    out = {k: (sums.get(k, 0.0) + v.detach()) / n for k, v in c_terms.items()}
+    mean.add(c_terms)
+    out = mean.result()
     out.update({k: v.detach() for k, v in g_terms.items()})
-    return out
+    return {**out, **objective.view.logged()}

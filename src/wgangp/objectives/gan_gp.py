@@ -3,13 +3,16 @@ note)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
 from wgangp.objectives.step import Step
-from wgangp.penalties import penalty_weight
+from wgangp.penalties import PENALTY_WEIGHT_SCHEDULES, penalty_weight
+from wgangp.rules import NON_NEGATIVE, POSITIVE, Rule
 
 
 class GANGP(GANObjective):
@@ -25,7 +28,12 @@ class GANGP(GANObjective):
     uses_gradient_penalty = True
 
     def __init__(
-        self, *, gp_weight: float = 10.0, gp_weight_schedule: str = "constant", gp_weight_max: float = 10.0, **kwargs
+        self,
+        *,
+        gp_weight: Annotated[float, NON_NEGATIVE] = 10.0,
+        gp_weight_schedule: Annotated[str, Rule("choice", choices=PENALTY_WEIGHT_SCHEDULES)] = "constant",
+        gp_weight_max: Annotated[float, POSITIVE] = 10.0,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.gp_weight = float(gp_weight)
@@ -38,9 +46,9 @@ class GANGP(GANObjective):
         weight = penalty_weight(penalty, self.gp_weight_schedule, self.gp_weight, self.gp_weight_max)
         return {
             "loss": gan_discriminator_loss(d_real, d_fake) + weight * penalty,
-            "gradient_penalty": penalty,  # unweighted
+            "gradient_penalty": penalty,  # unweighted (times k on the steps a lazy penalty runs: its mean is kept)
             "gp_weight": weight,  # the lambda used
-            "grad_norm": norms.mean(),
+            **({} if norms is None else {"grad_norm": norms.mean()}),  # None: a step without the lazy penalty
             "d_real": torch.sigmoid(d_real).mean(),
             "d_fake": torch.sigmoid(d_fake).mean(),
         }

@@ -10,12 +10,17 @@ generator works. `objective=infogan` is the standard (non-saturating) GAN, as th
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor, nn
 
 from wgangp.latents import LatentCodes
 from wgangp.objectives.gan import StandardGAN
 from wgangp.objectives.step import Step
 from wgangp.objectives.wgan_gp import WGANGP
+from wgangp.rules import NON_NEGATIVE, Rule, count
+
+CODES = Rule("numbers", lo=2, note="values of each categorical code, integers")
 
 
 class InfoTerms:
@@ -34,10 +39,10 @@ class InfoTerms:
     def __init__(
         self,
         *,
-        categorical_codes: list[int] = (10,),
-        continuous_codes: int = 2,
-        info_weight: float = 1.0,
-        q_width: int = 128,
+        categorical_codes: Annotated[list[int], CODES] = (10,),
+        continuous_codes: Annotated[int, count(0)] = 2,
+        info_weight: Annotated[float, NON_NEGATIVE] = 1.0,
+        q_width: Annotated[int, count(1)] = 128,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
 from wgangp.losses import gan_discriminator_loss, gan_generator_loss
 from wgangp.objectives.base import GANObjective
 from wgangp.objectives.step import Step
+from wgangp.rules import NON_NEGATIVE
 
 
 class R1GAN(GANObjective):
@@ -21,7 +24,7 @@ class R1GAN(GANObjective):
 
     uses_gradient_penalty = True
 
-    def __init__(self, *, gamma: float = 10.0, **kwargs) -> None:
+    def __init__(self, *, gamma: Annotated[float, NON_NEGATIVE] = 10.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.gamma = float(gamma)
 

@@ -38,6 +38,11 @@ class Step:
         rng: the step's random stream (wgangp.rng): every draw of the loss (epsilon) comes from it.
         of_critic: a critic step (True) or the generator step (False).
         z: the generator step's latents, (n, latent_dim) (InfoGAN reads its codes from them); None in critic steps.
+        penalty_scale: the weight of this step's penalties (GANObjective.penalty_scale): 1 (Alg. 1); with lazy
+            regularisation k on the steps that regularise and 0 on the others, where no penalty is computed.
+
+    The critic sees its inputs through the objective's view (objective.augment: the images, or their
+    differentiable augmentation; wgangp.objectives.view), in the scores and the penalties alike.
     """
 
     def __init__(
@@ -49,16 +54,21 @@ class Step:
         rng: torch.Generator | None,
         of_critic: bool,
         z: Tensor | None = None,
+        penalty_scale: float = 1.0,
     ) -> None:
         self.objective, self.real, self.fake, self.labels, self.rng = objective, real, fake, labels, rng
-        self.of_critic, self.z = of_critic, z
+        self.of_critic, self.z, self.penalty_scale = of_critic, z, float(penalty_scale)
         self._d_real: Tensor | None = None
         self._d_fake: Tensor | None = None
 
     @property
     def critic(self) -> Callable[[Tensor], Tensor]:
-        """D(., y): the critic at each sample's label (a function of x alone), or the critic itself."""
-        return self.objective.critic_given(self.labels)
+        """D(., y) as the critic sees its input (through the view), at each sample's label: a function of x alone."""
+        return self._seen(self.objective.critic_given(self.labels))
+
+    def _seen(self, critic: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+        view = self.objective.view
+        return critic if not view.active else lambda x: critic(view(x))
 
     @property
     def d_real(self) -> Tensor:
@@ -90,7 +100,7 @@ class Step:
 
     def _score_both(self) -> None:
         labels = None if self.labels is None else torch.cat([self.labels, self.labels])
-        both = self.objective.critic_given(labels)(torch.cat([self.real, self.fake]))
+        both = self._seen(self.objective.critic_given(labels))(torch.cat([self.real, self.fake]))
         self._d_real, self._d_fake = both.chunk(2)
 
     def scored(self, d_real: Tensor | None = None, d_fake: Tensor | None = None) -> None:
@@ -101,22 +111,37 @@ class Step:
         if d_fake is not None:
             self._d_fake = d_fake
 
-    def interpolate_penalty(self, one_sided: bool = False) -> tuple[Tensor, Tensor]:
+    def _skipped(self) -> Tensor:
+        return torch.zeros((), device=self.real.device)
+
+    def interpolate_penalty(self, one_sided: bool = False) -> tuple[Tensor, Tensor | None]:
         """(penalty, norms (m,)) of the critic's input gradients on real/fake interpolates (Alg. 1 l.4-7): one
         epsilon per sample from the step's stream, each sample's label held fixed; the penalty unweighted,
-        E[(norm - 1)^2] (one-sided: max(0, norm - 1)^2, App. C)."""
+        E[(norm - 1)^2] (one-sided: max(0, norm - 1)^2, App. C), times penalty_scale (lazy regularisation; on a
+        step without the penalty: 0 and norms None, nothing computed or drawn)."""
+        if self.penalty_scale == 0:
+            return self._skipped(), None
         eps = self.objective.sample_uniform(self.real.size(0), self.rng)  # Alg. 1 l.4: one epsilon per sample
         x_hat = interpolate(self.real, self.fake, eps)  # l.6
         norms = input_gradient_norms(self.critic, x_hat, self.objective.penalty_grad_scale())  # (m,), y fixed
-        return penalty_from_norms(norms, one_sided=one_sided), norms
+        penalty = penalty_from_norms(norms, one_sided=one_sided)
+        return (penalty if self.penalty_scale == 1 else penalty * self.penalty_scale), norms
 
     def zero_centred_penalty(self, on: str = "real") -> Tensor:
         """E||grad_x D(x)||^2 over the real (R1) or the fake (R2) batch, unweighted. The scores of that forward
-        are the step's D(real) (D(fake)) too, so the loss and the penalty share it."""
+        are the step's D(real) (D(fake)) too, so the loss and the penalty share it. Times penalty_scale (lazy
+        regularisation: 0, not computed, on the steps without it)."""
+        if self.penalty_scale == 0:
+            return self._skipped()
         x = (self.real if on == "real" else self.fake).detach().requires_grad_(True)
         scores = self.critic(x)
         if on == "real":
             self._d_real = scores
         else:
             self._d_fake = scores
-        return squared_gradient_norms(scores, x, self.objective.penalty_grad_scale()).mean()
+        penalty = squared_gradient_norms(scores, x, self.objective.penalty_grad_scale()).mean()
+        return penalty if self.penalty_scale == 1 else penalty * self.penalty_scale
+
+    def real_scores(self) -> Tensor | None:
+        """D(real) if the loss computed it (ADA counts its signs), else None; never computes it."""
+        return self._d_real

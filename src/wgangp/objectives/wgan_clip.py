@@ -4,6 +4,7 @@ without clipping, the WGAN loss for a critic constrained otherwise (spectral nor
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import torch
 from torch import Tensor
@@ -12,8 +13,11 @@ from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from wgangp.nets.layers import has_spectral_norm
 from wgangp.objectives.base import GANObjective
 from wgangp.objectives.step import Step
+from wgangp.rules import number
 
 log = logging.getLogger("wgangp")
+
+CLIP = number(0, lo_open=True, nullable=True, note="the WGAN paper uses 0.01; null clips nothing")
 
 
 class WGANClip(GANObjective):
@@ -28,7 +32,7 @@ class WGANClip(GANObjective):
 
     supports_feature_matching = False  # the generator minimises the W1 estimate itself
 
-    def __init__(self, *, clip_value: float | None = 0.01, **kwargs) -> None:
+    def __init__(self, *, clip_value: Annotated[float | None, CLIP] = 0.01, **kwargs) -> None:
         super().__init__(**kwargs)
         self.clip_value = None if clip_value is None else float(clip_value)
         if self.clip_value is None and not has_spectral_norm(self.critic):

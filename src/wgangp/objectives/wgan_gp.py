@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
 from wgangp.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from wgangp.objectives.base import GANObjective
 from wgangp.objectives.step import Step
-from wgangp.penalties import penalty_weight
+from wgangp.penalties import PENALTY_WEIGHT_SCHEDULES, penalty_weight
+from wgangp.rules import NON_NEGATIVE, POSITIVE, Rule
 
 
 class WGANGP(GANObjective):
@@ -29,10 +32,10 @@ class WGANGP(GANObjective):
     def __init__(
         self,
         *,
-        gp_weight: float = 10.0,
+        gp_weight: Annotated[float, NON_NEGATIVE] = 10.0,
         one_sided: bool = False,
-        gp_weight_schedule: str = "constant",
-        gp_weight_max: float = 10.0,
+        gp_weight_schedule: Annotated[str, Rule("choice", choices=PENALTY_WEIGHT_SCHEDULES)] = "constant",
+        gp_weight_max: Annotated[float, POSITIVE] = 10.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -48,9 +51,9 @@ class WGANGP(GANObjective):
         return {
             "loss": critic_loss + weight * penalty,  # l.7, averaged over the batch
             "w_estimate": -critic_loss,  # E[D(real)] - E[D(fake)], the negative critic loss w/o penalty
-            "gradient_penalty": penalty,  # unweighted
+            "gradient_penalty": penalty,  # unweighted (times k on the steps a lazy penalty runs: its mean is kept)
             "gp_weight": weight,  # the lambda used
-            "grad_norm": norms.mean(),
+            **({} if norms is None else {"grad_norm": norms.mean()}),  # None: a step without the lazy penalty
         }
 
     def generator_loss(self, s: Step) -> dict[str, Tensor]:

@@ -251,3 +251,71 @@ def write_outputs(sweep: Sweep, out_dir: str | Path, thresholds: Sequence[float]
                 row += [r.get(c) for c in per_objective] if r else ["missing", None, None, None, None]
             writer.writerow(row)
     return {**paths, "text": text}
+
+
+# ---- records (wgangp.results): the sweep's runs kept in the repository, and the docs table rendered from them ----
+def sweep_records(sweep: Sweep, table: str) -> list[dict[str, Any]]:
+    """One record per run with a result: objective, arch_seed, status, score (and its final metrics where the run
+    directory still has its metrics.csv), with the sweep's thresholds and expected runs, so the table renders from
+    the records alone."""
+    from wgangp.results import commit, machine, read_metrics_csv
+
+    records = []
+    for (objective, k), result in sorted(sweep.results.items(), key=lambda item: (item[0][1], item[0][0])):
+        run_dir = next((p.parent for p in sweep.directory.rglob(RESULT_FILE) if read_result(p.parent) == result), None)
+        metrics: dict[str, float] = {}
+        if run_dir is not None and (run_dir / "metrics.csv").is_file():
+            for row in read_metrics_csv(run_dir / "metrics.csv"):
+                metrics.update({m: v for m, v in row.items() if m.startswith("val/")})
+        records.append(
+            {
+                "table": table,
+                "run": f"{objective}/arch{k}",
+                "overrides": [f"objective={objective}", f"arch_seed={k}"],
+                "commit": result.get("commit") or commit(),
+                "seed": result.get("seed", 0),
+                "iteration": result.get("generator_iters"),
+                "wall_seconds": metrics.get("val/wall_seconds"),
+                "machine": machine(),
+                "metrics": {**metrics, "score": result.get("score")},
+                "objective": objective,
+                "arch_seed": k,
+                "status": result["status"],
+                "reason": result.get("reason"),
+                "arch": result.get("arch"),
+                "thresholds": list(sweep.thresholds),
+                "expected": [[o, s] for o, s in sweep.expected],
+            }
+        )
+    return records
+
+
+def render_records(records: list[dict[str, Any]]) -> str:
+    """Markdown from Table 2 records: the outcome counts at the sweep's thresholds over the architectures measured
+    with both objectives, then each architecture's scores."""
+    results = {(r["objective"], int(r["arch_seed"])): {"status": r["status"], "score": r["metrics"]["score"]}
+               for r in records}  # fmt: skip
+    expected = [(o, int(k)) for o, k in records[0]["expected"]]
+    both = sorted({k for _, k in expected if (GAN, k) in results and (WGAN_GP, k) in results})
+    sweep = Sweep(Path(records[0]["table"]), results, [(o, k) for o, k in expected if k in both],
+                  tuple(records[0]["thresholds"]))  # fmt: skip
+    lines = [
+        f"{len(both)} of {len({k for _, k in expected})} architectures measured with both objectives "
+        f"(success: score > min score).",
+        "",
+        markdown_table(outcome_counts(sweep, sweep.thresholds)),
+        "",
+        "| arch_seed | G depth, filters, BN, nonlinearity | D depth, filters, BN, nonlinearity | WGAN-GP | GAN |",
+        "|---:|---|---|---:|---:|",
+    ]
+    by_key = {(r["objective"], int(r["arch_seed"])): r for r in records}
+    for k in both:
+        arch = by_key[(WGAN_GP, k)].get("arch") or {}
+        g = ", ".join(str(arch.get(f"g_{f}", "?")) for f in ("depth", "base_filters", "batch_norm", "nonlinearity"))
+        d = ", ".join(str(arch.get(f"d_{f}", "?")) for f in ("depth", "base_filters", "batch_norm", "nonlinearity"))
+        cells = []
+        for o in (WGAN_GP, GAN):
+            r = by_key[(o, k)]
+            cells.append(f"{r['metrics']['score']:.2f}" if r["status"] == "ok" else f"failed ({r['reason']})")
+        lines.append(f"| {k} | {g} | {d} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)

@@ -3,8 +3,8 @@ collapses onto few modes). The worked example of adding an evaluator (docs/archi
 
 import torch
 
-from wgangp.evaluation.base import Evaluator, device_of
-from wgangp.rng import eval_generator
+from wgangp.evaluation.base import Evaluator
+from wgangp.evaluation.context import generate
 
 
 class Diversity(Evaluator):
@@ -14,12 +14,12 @@ class Diversity(Evaluator):
         super().__init__(every_n_iters)
         self.num_samples = int(num_samples)
 
-    def setup(self, datamodule, objective) -> None:
-        rng = eval_generator(objective.seed, "diversity")  # a named stream: no other evaluator's z
-        self.z = torch.randn(self.num_samples, objective.latent_dim, generator=rng)
+    def setup(self, datamodule, context) -> None:
+        # z (and labels, for a class-conditional generator) from a named stream: no other evaluator's inputs
+        self.z, self.labels = context.draw(self.num_samples, context.rng("diversity"))
 
     def evaluate(self, generator, critic) -> dict[str, float]:
-        x = generator(self.z.to(device_of(generator))).flatten(1).float()  # (n, prod(data_shape))
+        x = generate(generator, self.z, self.labels).flatten(1).float()  # (n, prod(data_shape))
         return {"val/diversity": float(torch.pdist(x).mean())}
 
     def describe(self) -> dict:

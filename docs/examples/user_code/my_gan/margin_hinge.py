@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import Tensor
 
 from wgangp.objectives.base import GANObjective
 from wgangp.objectives.step import Step
+from wgangp.rules import POSITIVE
 
 
 class MarginHinge(GANObjective):
     """The hinge loss of wgangp.objectives.hinge with margin `margin` (1 is the usual hinge)."""
 
-    def __init__(self, *, margin: float = 1.0, **kwargs) -> None:
+    # The typed argument is the field's schema: objective.margin=0 or margin=abc is refused before training.
+    def __init__(self, *, margin: Annotated[float, POSITIVE] = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.margin = float(margin)
 

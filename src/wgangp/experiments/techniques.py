@@ -1,0 +1,112 @@
+"""The technique comparisons (sweeps/techniques_cpu.yaml, sweeps/limited_data_cpu.yaml): records from a sweep's
+run directories (<technique>/seed<k>/), the docs tables rendered from those records, and the plots.
+
+    python scripts/techniques.py logs/sweeps/techniques_cpu     # records -> results/techniques_cpu/, docs, plot
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from wgangp.errors import UserInputError  # noqa: E402
+from wgangp.plots import save_figure  # noqa: E402
+from wgangp.results import mean_spread, run_record  # noqa: E402
+
+# sweeps/technique/: the folder names, in the tables' order, with their labels
+TECHNIQUES = {
+    "wgan_gp": "WGAN-GP (Alg. 1)",
+    "wgan_gp_lazy": "WGAN-GP, lazy penalty (every 4th step)",
+    "wgan_gp_diffaugment": "WGAN-GP + DiffAugment",
+    "wgan_gp_ada": "WGAN-GP + ADA",
+    "hinge_sn": "hinge + spectral norm",
+    "rpgan_r1r2": "RpGAN + R1 + R2",
+    "dcgan": "DCGAN",
+}
+CURVE = ("val/wall_seconds", "val/fid", "val/inception_score", "val/precision", "val/recall", "val/density",
+         "val/coverage", "val/w_estimate_train", "val/w_estimate", "val/w_estimate_gap")  # fmt: skip
+
+
+def sweep_records(sweep_dir: Path, table: str) -> list[dict[str, Any]]:
+    """One record per finished run under sweep_dir (<technique>/seed<k>/ holding metrics.csv)."""
+    sweep_dir = Path(sweep_dir)
+    runs = sorted(p.parent for p in sweep_dir.glob("*/seed*/metrics.csv"))
+    if not runs:
+        raise UserInputError(
+            f"no run under {sweep_dir} (expected <technique>/seed<k>/metrics.csv): run `make sweep-techniques` (or "
+            "sweep-limited-data) first, or pass its hydra.sweep.dir."
+        )
+    return [run_record(run, table, f"{run.parent.name}/{run.name}", CURVE) for run in runs]
+
+
+def _by_technique(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(record["run"].split("/")[0], []).append(record)
+    return {t: grouped[t] for t in [*TECHNIQUES, *sorted(set(grouped) - set(TECHNIQUES))] if t in grouped}
+
+
+def _column(records: list[dict[str, Any]], key: str) -> str:
+    return mean_spread([r["metrics"].get(key, math.nan) for r in records])
+
+
+def render_table(records: list[dict[str, Any]]) -> str:
+    """Markdown: per technique, the seeds, iterations, training seconds and the final FID, IS, precision, recall,
+    density and coverage (classifier features, t10k), as mean ± std over the seeds."""
+    lines = [
+        "| technique | seeds | iterations | train s | FID | IS | precision | recall | density | coverage |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for technique, runs in _by_technique(records).items():
+        cells = [TECHNIQUES.get(technique, technique), str(len(runs)), str(runs[0]["iteration"])]
+        cells.append(mean_spread([r["wall_seconds"] for r in runs]))
+        for key in ("val/fid", "val/inception_score", "val/precision", "val/recall", "val/density", "val/coverage"):
+            cells.append(_column(runs, key))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_overfitting_table(records: list[dict[str, Any]]) -> str:
+    """Markdown (Fig. 5b): per technique, the critic's W1 estimate on its training images and on held-out ones at
+    the end, their gap (train minus held-out: the critic's overfitting), and the final FID."""
+    lines = [
+        "| technique | seeds | iterations | W1 est. train | W1 est. held-out | gap | FID |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for technique, runs in _by_technique(records).items():
+        cells = [TECHNIQUES.get(technique, technique), str(len(runs)), str(runs[0]["iteration"])]
+        for key in ("val/w_estimate_train", "val/w_estimate", "val/w_estimate_gap", "val/fid"):
+            cells.append(_column(runs, key))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _seed_mean(runs: list[dict[str, Any]], key: str, n: int) -> list[float]:
+    return [sum(r["curve"][key][i] for r in runs) / len(runs) for i in range(n)]
+
+
+def save_curves(records: list[dict[str, Any]], path: Path, metrics: tuple[str, ...] = ("val/fid",)) -> Path:
+    """Each metric's mean over seeds against generator iterations (left) and training seconds (right)."""
+    shown = [m for m in metrics if any(r["curve"].get(m) for r in records)]
+    fig, axes = plt.subplots(max(1, len(shown)), 2, figsize=(11, 3.6 * max(1, len(shown))), squeeze=False)
+    for row, metric in enumerate(shown):
+        for technique, runs in _by_technique(records).items():
+            n = min(len(r["curve"].get("step", [])) for r in runs)
+            if n == 0 or any(metric not in r["curve"] for r in runs):
+                continue
+            y = _seed_mean(runs, metric, n)
+            for col, x in enumerate(("step", "val/wall_seconds")):
+                label = TECHNIQUES.get(technique, technique)
+                axes[row, col].plot(_seed_mean(runs, x, n), y, marker=".", lw=1.2, label=label)
+        for col, label in enumerate(("generator iterations", "wall-clock time (s, training only)")):
+            axes[row, col].set_xlabel(label)
+            axes[row, col].set_ylabel(metric.removeprefix("val/"))
+            axes[row, col].grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    return save_figure(fig, path)

@@ -1,0 +1,187 @@
+"""Measured results as data: one JSON record per measurement under results/<table>/, and the docs tables rendered
+from them, so a number in docs/ is either regenerated from a committed record or marked as not re-measured.
+
+A record is what one run (or one evaluation) measured, with what is needed to redo it:
+
+    {"table": "techniques_cpu", "run": "wgan_gp/seed0", "overrides": ["technique=wgan_gp", "seed=0"],
+     "commit": "3bab9c1", "seed": 0, "iteration": 500, "wall_seconds": 362.1, "machine": "...",
+     "metrics": {"val/fid": 93.1, ...}, "curve": {"step": [...], "val/fid": [...], ...}}
+
+A docs table is a block between two markers; the first names the record folder and the function that renders it
+(a dotted path, the one indirection):
+
+    <!-- rendered from results/techniques_cpu by wgangp.experiments.techniques.render_table -->
+    | technique | ... |
+    <!-- end of rendered table -->
+
+`scripts/render_results.py` rewrites every such block from the records, and `--check` (run by the test suite)
+fails on any block that differs from its rendering: a hand edit, or a record that was lost or never committed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_method
+
+from wgangp.errors import UserInputError
+from wgangp.files import atomic_write_text
+
+BLOCK = re.compile(
+    r"<!-- rendered from results/(?P<table>[\w.-]+) by (?P<render>[\w.]+) -->\n(?P<body>.*?)"
+    r"<!-- end of rendered table -->",
+    re.S,
+)
+RECORD_KEYS = ("table", "run", "overrides", "commit", "seed", "iteration", "wall_seconds", "machine", "metrics")
+
+
+def machine() -> str:
+    """The measuring machine, as a record states it: CPU model and count, and the torch build."""
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{model}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def commit(root: Path | None = None) -> str:
+    """The checkout's commit (short hash, `+dirty` with uncommitted changes to tracked files), or "unknown"."""
+    root = Path(root or os.environ.get("WGANGP_ROOT", "."))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a non-finite number is stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
+    """Write `record` to results_dir/<table>/<run with / as __>.json, atomically; returns its path."""
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"a results record needs {', '.join(missing)}")
+    name = str(record["run"]).replace("/", "__")
+    path = Path(results_dir) / record["table"] / f"{name}.json"
+    return atomic_write_text(path, json.dumps(_finite(record), indent=1, sort_keys=True) + "\n")
+
+
+def read_records(results_dir: Path, table: str) -> list[dict[str, Any]]:
+    """Every record of `table`, sorted by run; a UserInputError when there are none."""
+    folder = Path(results_dir) / table
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise UserInputError(
+            f"no records under {folder}: the table rendered from them cannot be produced. Commit the records the "
+            "measurement wrote (its script writes them there), or re-measure."
+        )
+    return sorted((json.loads(f.read_text()) for f in files), key=lambda r: str(r["run"]))
+
+
+def read_metrics_csv(path: Path) -> list[dict[str, float]]:
+    """metrics.csv's rows as {column: value} for the values present, one per step: the rows of a step (training and
+    evaluation rows, a resumed run's repeated step) merged, later values winning."""
+    rows: dict[int, dict[str, float]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            values = {k: float(v) for k, v in row.items() if k and v not in (None, "")}
+            step = int(values.get("step", -1))
+            rows[step] = {**rows.get(step, {}), **values}
+    return [rows[s] for s in sorted(rows)]
+
+
+def run_record(run_dir: Path, table: str, run: str, curve_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The record of a finished run directory: its command-line overrides (.hydra/overrides.yaml), seed, last
+    iteration, training wall-clock, the last value of every val/ metric, and the curve of `curve_keys` over the
+    evaluations (rows holding the first key)."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    config_file = run_dir / ".hydra" / "config.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    rows = read_metrics_csv(run_dir / "metrics.csv")
+    metrics: dict[str, float] = {}
+    for row in rows:
+        metrics.update({k: v for k, v in row.items() if k.startswith("val/")})
+    evaluated = [r for r in rows if curve_keys and curve_keys[0] in r]
+    curve = {k: [r.get(k, math.nan) for r in evaluated] for k in ("step", *curve_keys)} if curve_keys else {}
+    return {
+        "table": table,
+        "run": run,
+        "overrides": list(overrides or []),
+        "commit": commit(),
+        "seed": config.get("seed"),
+        "iteration": int(rows[-1]["step"]) if rows else 0,
+        "wall_seconds": metrics.get("val/wall_seconds"),
+        "machine": machine(),
+        "metrics": metrics,
+        "curve": curve,
+    }
+
+
+def render_blocks(text: str, results_dir: Path) -> tuple[str, list[str]]:
+    """`text` with every rendered block replaced by its rendering from the records, and the tables that changed."""
+    changed: list[str] = []
+
+    def render(match: re.Match) -> str:
+        table, function = match["table"], match["render"]
+        renderer: Callable[[list[dict[str, Any]]], str] = get_method(function)
+        body = renderer(read_records(results_dir, table)).rstrip("\n") + "\n"
+        if body != match["body"]:
+            changed.append(table)
+        return f"<!-- rendered from results/{table} by {function} -->\n{body}<!-- end of rendered table -->"
+
+    return BLOCK.sub(render, text), changed
+
+
+def render_docs(docs: list[Path], results_dir: Path, check: bool = False) -> list[str]:
+    """Render every block of the docs files from the records (rewriting the files unless `check`); returns
+    "<file>: <table>" for each block that differed."""
+    differing = []
+    for path in docs:
+        text = path.read_text()
+        new, changed = render_blocks(text, results_dir)
+        differing += [f"{path}: {table}" for table in changed]
+        if changed and not check:
+            atomic_write_text(path, new)
+    return differing
+
+
+def mean_spread(values: list[float]) -> str:
+    """'mean ± sample std' of the finite values (n - 1 in the std; a single value alone), 'n/a' for none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return "n/a"
+    mean = sum(finite) / len(finite)
+    if len(finite) == 1:
+        return f"{mean:.3g}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
+    return f"{mean:.3g} ± {std:.2g}"
