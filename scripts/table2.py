@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--thresholds", type=float, nargs="+", help="default: the sweep's own, else 1 3 5 7 9")
     parser.add_argument("--table5", action="store_true", help="App. B's Table 5 thresholds: 1.0, 1.5, ..., 9.0")
     parser.add_argument("--table", help="write the runs' records to results/TABLE/ and re-render the docs")
+    parser.add_argument("--commit", help="the commit that ran runs whose result.json names none")
     args = parser.parse_args()
     sweep = load_sweep(args.sweep_dir)
     with writing(args.out or args.sweep_dir, "Table 2 files in"):
@@ -37,7 +38,7 @@ def main() -> None:
     print(paths["text"])
     print(f"wrote {paths['md']}, {paths['csv']}, {paths['archs']}")
     if args.table:
-        for record in sweep_records(sweep, args.table):
+        for record in sweep_records(sweep, args.table, args.commit):
             write_record(ROOT / "results", record)
         changed = render_docs(sorted((ROOT / "docs").glob("*.md")), ROOT / "results")
         print(f"records in results/{args.table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))

@@ -25,12 +25,13 @@ def main() -> None:
     parser.add_argument("sweep_dir", help="the sweep's folder (hydra.sweep.dir)")
     parser.add_argument("--table", help="the records' folder under results/ (default: the sweep folder's name)")
     parser.add_argument("--plot", help="the PNG to draw (default: <sweep dir>/<table>.png)")
+    parser.add_argument("--commit", help="the commit that ran runs whose result.json names none")
     parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
     parser.add_argument("--docs", default=ROOT / "docs", type=Path, help="the docs whose tables to re-render")
     args = parser.parse_args()
     sweep_dir = Path(args.sweep_dir)
     table = args.table or sweep_dir.name
-    records = sweep_records(sweep_dir, table)
+    records = sweep_records(sweep_dir, table, args.commit)
     for record in records:
         write_record(args.results, record)
     print(render_table(records), end="\n\n")

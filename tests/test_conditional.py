@@ -16,7 +16,13 @@ from wgangp.evaluation.conditional import ClassConditional
 from wgangp.evaluation.context import eval_context
 from wgangp.latents import LatentCodes
 from wgangp.metrics.conditional import code_purity, frechet_distance, gaussian_fit
-from wgangp.nets.conditional import DCGANProjectionCritic, ResNetProjectionCritic
+from wgangp.nets.conditional import (
+    ConditionalDCGANGenerator,
+    ConditionalResNetGenerator,
+    DCGANACGANCritic,
+    DCGANProjectionCritic,
+    ResNetProjectionCritic,
+)
 from wgangp.nets.mlp import MLPCritic, MLPGenerator
 from wgangp.objectives.acgan import WGANGPACGAN
 from wgangp.objectives.engine import critic_terms, generator_terms
@@ -88,6 +94,36 @@ def test_unlabelled_data_is_refused_before_anything_is_read(tmp_path, overrides,
     message = str(err.value)
     assert names in message and "need class labels" in message and "data=mnist" in message
     assert "\n" not in message  # one paragraph
+
+
+# ---- the generators' class paths ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "generator_class, kwargs",
+    [(ConditionalDCGANGenerator, {"base_filters": 4}), (ConditionalResNetGenerator, {"channels": 8})],
+)
+def test_label_input_is_the_input_linear_over_z_and_a_one_hot_class(generator_class, kwargs):
+    """label_input=True: the input Linear sees cat(z, one_hot(y)) (cGAN), so a freshly initialised generator already
+    draws each class differently; conditional batch norm alone (False, as released) starts with gamma[y] = 1 and
+    beta[y] = 0 for every y, so the class has no effect until Adam has moved them (by about lr per step)."""
+    torch.manual_seed(0)
+    z, y, other = torch.randn(4, 16), torch.tensor([0, 1, 2, 0]), torch.tensor([2, 0, 1, 1])
+    plain = generator_class((1, 28, 28), num_classes=3, latent_dim=16, **kwargs).eval()
+    assert plain.class_input is None
+    torch.testing.assert_close(plain(z, y), plain(z, other))  # the class is ignored at initialisation
+
+    g = generator_class((1, 28, 28), num_classes=3, latent_dim=16, label_input=True, **kwargs).eval()
+    assert not torch.allclose(g(z, y), g(z, other), atol=1e-4)
+    linear, reshape = (g.net if generator_class is ConditionalDCGANGenerator else g.input)[:2]
+    seen = []  # what the net after the input Linear receives: the reshape's input, (N, 16 * channels)
+    hook = reshape.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    with torch.no_grad():
+        g(z, y)
+    hook.remove()
+    weight = torch.cat([linear.weight, g.class_input.weight.T], dim=1)  # (out, latent_dim + num_classes)
+    expected = torch.cat([z, F.one_hot(y, 3).float()], dim=1) @ weight.T + linear.bias
+    torch.testing.assert_close(seen[0], expected.detach())
+    std = g.class_input.weight.std().item()
+    assert (0.01 < std < 0.03) if generator_class is ConditionalDCGANGenerator else (std < 16**-0.5)  # as the Linear
 
 
 # ---- per-sample penalised conditional critics ----------------------------------------------------------------
@@ -183,6 +219,54 @@ def test_acgan_penalty_sees_the_wgan_score_only():
     terms = critic_terms(obj, real, fake, step_generator(0, 0, NOISE), labels)
     expected = gradient_penalty(obj.critic, real, fake, eps=obj.sample_uniform(4, step_generator(0, 0, NOISE)))
     torch.testing.assert_close(terms["gradient_penalty"], expected)
+
+
+def _augmented_acgan(scale_g: float = 0.1) -> WGANGPACGAN:
+    """AC-GAN on small 28x28 conditional DCGAN nets with DiffAugment: what the critic sees is not the images."""
+    torch.manual_seed(0)
+    return WGANGPACGAN(
+        generator=ConditionalDCGANGenerator((1, 28, 28), num_classes=3, latent_dim=8, base_filters=4),
+        critic=DCGANACGANCritic((1, 28, 28), num_classes=3, base_filters=4, uses_penalty=True),
+        optimizer=lambda params, **kw: torch.optim.Adam(params, **kw),
+        acgan_scale_g=scale_g,
+        augment="diffaugment",
+    )
+
+
+def test_acgan_heads_read_one_pass_over_what_the_critic_sees_in_the_critic_step():
+    """The class head's cross-entropy is of the augmented reals (the images the score saw), from the same trunk
+    pass as the W estimate: one pass over cat(real, fake), as the released Discriminator(real_and_fake_data)."""
+    obj = _augmented_acgan()
+    real, fake, labels = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    seen = []  # samples through the critic's first conv: cat(real, fake) once, then the interpolates
+    hook = obj.critic.net[0].register_forward_hook(lambda mod, args, out: seen.append(args[0].size(0)))
+    obj.view.start_iteration(5, real.device)
+    terms = critic_terms(obj, real, fake, step_generator(0, 5, NOISE), labels)
+    hook.remove()
+    assert seen == [8, 4]
+    obj.view.start_iteration(5, real.device)  # the same draws again
+    with torch.no_grad():
+        scores, logits = obj.critic.scores_and_logits(obj.view(torch.cat([real, fake])))
+    torch.testing.assert_close(terms["acgan_critic_ce"], F.cross_entropy(logits[:4], labels))
+    torch.testing.assert_close(terms["w_estimate"], scores[:4].mean() - scores[4:].mean())
+    with torch.no_grad():  # and not those of the images themselves
+        _, plain = obj.critic.scores_and_logits(real)
+    assert not torch.allclose(terms["acgan_critic_ce"], F.cross_entropy(plain, labels))
+
+
+def test_acgan_generator_terms_score_and_classify_the_augmented_fakes():
+    """With objective.augment the generator's score and class loss are of its fakes as the critic sees them, the
+    critic's own training input; scoring the bare fakes would train G against a critic that never saw such images."""
+    obj = _augmented_acgan(scale_g=1.0)
+    z, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 2, 1, 0])
+    obj.view.start_iteration(3, z.device)
+    terms = generator_terms(obj, None, z, None, y)
+    obj.view.start_iteration(3, z.device)
+    with torch.no_grad():
+        scores, logits = obj.critic.scores_and_logits(obj.view(obj.generate(z, y)))
+    ce = F.cross_entropy(logits, y)
+    torch.testing.assert_close(terms["acgan_generator_ce"], ce)
+    torch.testing.assert_close(terms["generator_loss"], -scores.mean() + ce)
 
 
 def test_info_loss_is_the_cross_entropy_plus_the_unit_gaussian_nll_of_the_codes():

@@ -211,7 +211,7 @@ def test_the_evaluators_run_in_training_and_eval_on_the_real_features_of_fid(tmp
 
     passes = []  # the real images' passes through the extractor
     real_images = features_module.real_images
-    monkeypatch.setattr(features_module, "real_images", lambda *a: passes.append(a[1:]) or real_images(*a))
+    monkeypatch.setattr(features_module, "real_images", lambda *a, **k: passes.append(a[1:]) or real_images(*a, **k))
     stats, cache = tmp_path / "stats", tmp_path / "classifiers"
     cfg = compose_config(
         tmp_path / "run",

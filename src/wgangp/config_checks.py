@@ -103,7 +103,12 @@ TRAIN_RULES: dict[str, Rule] = {
 EVAL_RULES: dict[str, Rule] = {
     "seed": SEED,
     "num_samples": count(1, nullable=True, note="null: each measure's protocol size"),
-    "num_real": count(1),
+    # a protocol (conf/protocol/) sets these through conf/eval.yaml's `protocol:` node
+    "num_real": count(0, nullable=True, note="null: every image of the split once; 0: none, IS alone"),
+    "protocol.num_real": count(0, nullable=True, note="null: every image of the split once; 0: none, IS alone"),
+    "protocol.num_samples": count(1, nullable=True, note="null: each measure's protocol size"),
+    "protocol.splits": count(1),
+    "protocol.split": Rule("choice", choices=("train", "val")),
     "batch_size": count(1),
     "splits": count(1),
     "kid_subsets": count(1),

@@ -13,7 +13,11 @@ class UserInputError(ValueError):
 
 class MissingWeightsError(UserInputError):
     """A feature extractor's weights file is not on disk (nothing is downloaded): the message says which file to
-    put where. Evaluations during training turn the metric off with a warning; src/eval.py stops (exit 2)."""
+    put where. Evaluations during training turn Inception's metrics off with a warning; a feature space chosen for
+    itself (metrics=dinov2, clip: `stops_training`) stops training before its first step; src/eval.py stops (exit 2).
+    """
+
+    stops_training: bool = False
 
 
 class NonFiniteError(RuntimeError):

@@ -116,10 +116,13 @@ def read_metrics_csv(path: Path) -> list[dict[str, float]]:
     return [rows[s] for s in sorted(rows)]
 
 
-def run_record(run_dir: Path, table: str, run: str, curve_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+def run_record(
+    run_dir: Path, table: str, run: str, curve_keys: tuple[str, ...] = (), code: str | None = None
+) -> dict[str, Any]:
     """The record of a finished run directory: its command-line overrides (.hydra/overrides.yaml), seed, last
     iteration, training wall-clock, the last value of every val/ metric, and the curve of `curve_keys` over the
-    evaluations (rows holding the first key)."""
+    evaluations (rows holding the first key). The commit is the one its result.json names (a sweep job's), else
+    `code`, else "unknown": never the checkout that happens to write the record."""
     import yaml
 
     run_dir = Path(run_dir)
@@ -137,7 +140,7 @@ def run_record(run_dir: Path, table: str, run: str, curve_keys: tuple[str, ...] 
         "table": table,
         "run": run,
         "overrides": list(overrides or []),
-        "commit": commit(),
+        "commit": _run_commit(run_dir) or code or "unknown",
         "seed": config.get("seed"),
         "iteration": int(rows[-1]["step"]) if rows else 0,
         "wall_seconds": metrics.get("val/wall_seconds"),
@@ -145,6 +148,14 @@ def run_record(run_dir: Path, table: str, run: str, curve_keys: tuple[str, ...] 
         "metrics": metrics,
         "curve": curve,
     }
+
+
+def _run_commit(run_dir: Path) -> str | None:
+    try:
+        value = json.loads((Path(run_dir) / "result.json").read_text()).get("commit")
+    except (OSError, ValueError):
+        return None
+    return None if value in (None, "unknown") else value
 
 
 def render_blocks(text: str, results_dir: Path) -> tuple[str, list[str]]:

@@ -22,18 +22,19 @@ from wgangp.errors import MissingWeightsError
 from wgangp.evaluation.base import Evaluator
 from wgangp.evaluation.context import EvalContext, generate
 from wgangp.files import replacing
-from wgangp.metrics.features import real_images, reference_stats_path
+from wgangp.metrics.features import real_images, reference_stats_path, split_size
 
 log = logging.getLogger("wgangp")
 
 
 def build_extractor(make_extractor: Callable[[], nn.Module], strict: bool, what: str) -> nn.Module | None:
     """The extractor in eval mode; without its weights (metrics=inception, no file) an error when `strict`
-    (src/eval.py), else None after one warning that `what` are off and where to put the weights."""
+    (src/eval.py) or when the feature space was chosen for itself (metrics=dinov2, clip: the error's
+    stops_training), else None after one warning that `what` are off and where to put the weights."""
     try:
         return make_extractor().eval()
     except MissingWeightsError as e:
-        if strict:
+        if strict or getattr(e, "stops_training", False):
             raise
         log.warning("%s are off: %s", what, e)
         return None
@@ -55,10 +56,12 @@ def real_features(
     batch_size: int,
     device: torch.device,
     write: bool = True,
+    whole: bool = False,
 ) -> Tensor:
     """The extractor's "pool" features of `num_real` real images (wgangp.metrics.features.real_images, in
-    chunks of `batch_size`), (num_real, D) on the CPU in the extractor's dtype: read from `path`, or computed
-    once and written there (when `write`: rank 0 under DDP) for every later run and evaluator."""
+    chunks of `batch_size`; `whole`: every image of the split once), (num_real, D) on the CPU in the extractor's
+    dtype: read from `path`, or computed once and written there (when `write`: rank 0 under DDP) for every later
+    run and evaluator."""
     if path.is_file():
         cached = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(cached, Tensor) and cached.dim() == 2 and len(cached) == num_real:
@@ -68,7 +71,7 @@ def real_features(
     pool = torch.cat(
         [
             extractor(images.to(device))["pool"].flatten(1).cpu()  # (k, D)
-            for images in real_images(datamodule, num_real, split, batch_size)
+            for images in real_images(datamodule, num_real, split, batch_size, whole=whole)
         ]
     )
     if write:
@@ -105,6 +108,7 @@ class FeatureSetEvaluator(Evaluator):
     Args:
         extractor: builds the feature extractor (the `metrics` group's), called in `setup`.
         stats_dir: the cache directory of the real data's statistics (metrics.stats_dir).
+        num_real: real images; None: every image of `split` once (the "full" reference sets of conf/protocol/).
         num_neighbours: k of the k-nearest-neighbour balls; None: the subclass's `paper_k`.
         split: which real data ("train": the data module's own distribution).
         strict: a missing extractor (no Inception weights) is an error (src/eval.py); otherwise the scores are
@@ -124,7 +128,7 @@ class FeatureSetEvaluator(Evaluator):
         stats_dir: str,
         every_n_iters: int = 5000,
         num_samples: int = 5000,
-        num_real: int = 10000,
+        num_real: int | None = 10000,
         num_neighbours: int | None = None,
         split: str = "train",
         batch_size: int = 250,
@@ -135,27 +139,42 @@ class FeatureSetEvaluator(Evaluator):
         self.make_extractor = extractor
         self.stats_dir = Path(stats_dir)
         self.num_neighbours = int(self.paper_k if num_neighbours is None else num_neighbours)
-        self.num_samples, self.num_real = int(num_samples), int(num_real)
+        self.num_samples = int(num_samples)
+        self.whole = num_real is None  # the whole split: its size is known in setup
+        self.num_real = 0 if self.whole else int(num_real)
         self.split, self.batch_size, self.strict = split, int(batch_size), bool(strict)
+        if not self.whole:
+            self._check_sizes()
+        self.extractor: nn.Module | None = None
+        self.features_path: Path | None = None
+        self._real: Tensor | None = None
+        self._extractor_name = ""
+
+    def _check_sizes(self) -> None:
         if min(self.num_samples, self.num_real) <= self.num_neighbours:
             raise ValueError(
                 f"{type(self).__name__} needs more than num_neighbours={self.num_neighbours} points in each set to "
                 f"find their k-th nearest neighbours, got num_samples={self.num_samples} and "
                 f"num_real={self.num_real}: raise them or lower num_neighbours"
             )
-        self.extractor: nn.Module | None = None
-        self.features_path: Path | None = None
-        self._real: Tensor | None = None
-        self._extractor_name = ""
 
     def setup(self, datamodule, context: EvalContext) -> None:
         self._datamodule, self._context = datamodule, context
+        if self.whole:
+            self.num_real = split_size(datamodule, self.split)
+            self._check_sizes()
         self.extractor = build_extractor(self.make_extractor, self.strict, self.what)  # now, not hours in
         if self.extractor is None:
             return
         self._extractor_name = self.extractor.name
         stats = reference_stats_path(
-            self.stats_dir, context.run_config.get("data"), datamodule, self.split, self._extractor_name, self.num_real
+            self.stats_dir,
+            context.run_config.get("data"),
+            datamodule,
+            self.split,
+            self._extractor_name,
+            self.num_real,
+            self.whole,
         )
         self.features_path = real_features_path(stats)
 
@@ -176,6 +195,7 @@ class FeatureSetEvaluator(Evaluator):
                 self.split,
                 self.batch_size,
                 device,
+                whole=self.whole,
             ).float()
         rng = self._context.rng("quality")  # ImageQuality's images (wgangp.rng.EVAL_STREAMS)
         fake = generated_features(self.extractor, generator, self._context, rng, self.num_samples, self.batch_size)

@@ -15,7 +15,7 @@ from wgangp.evaluation.base import Evaluator
 from wgangp.evaluation.context import EvalContext, generate
 from wgangp.evaluation.features import build_extractor, real_features, real_features_path
 from wgangp.files import replacing
-from wgangp.metrics.features import reference_stats_path
+from wgangp.metrics.features import reference_stats_path, split_size
 from wgangp.metrics.quality import QualityScores
 
 log = logging.getLogger("wgangp")
@@ -41,6 +41,8 @@ class ImageQuality(Evaluator):
         extractor: builds the feature extractor (wgangp.metrics.features.InceptionFeatures,
             wgangp.metrics.classifier.ClassifierFeatures, ...), called in `setup`.
         stats_dir: cache directory of the real data's statistics.
+        num_real: real images behind FID and KID; None: every image of `split` once (the "full" reference sets of
+            conf/protocol/); 0: none, so IS alone (conf/protocol/is50k.yaml).
         split: which real data the statistics describe ("train": the data module's own distribution).
         strict: a missing extractor (no Inception weights) is an error (src/eval.py); otherwise the
             scores are off with one warning that says where to put the weights, and training goes on.
@@ -54,7 +56,7 @@ class ImageQuality(Evaluator):
         stats_dir: str,
         every_n_iters: int = 5000,
         num_samples: int = 5000,
-        num_real: int = 10000,
+        num_real: int | None = 10000,
         split: str = "train",
         splits: int = 10,
         kid_subsets: int = 100,
@@ -67,7 +69,8 @@ class ImageQuality(Evaluator):
         self.make_extractor = extractor
         self.stats_dir = Path(stats_dir)
         self.num_samples = int(num_samples)
-        self.num_real = int(num_real)
+        self.whole = num_real is None  # the whole split: its size is known in setup
+        self.num_real = 0 if self.whole else int(num_real)
         self.split = split
         self.splits = int(splits)
         self.kid_subsets = int(kid_subsets)
@@ -81,6 +84,8 @@ class ImageQuality(Evaluator):
 
     def setup(self, datamodule, context: EvalContext) -> None:
         self._datamodule, self._context = datamodule, context
+        if self.whole:
+            self.num_real = split_size(datamodule, self.split)
         extractor = build_extractor(self.make_extractor, self.strict, "IS/FID/KID")  # now, not hours in
         if extractor is None:
             return
@@ -90,9 +95,11 @@ class ImageQuality(Evaluator):
         self.scores = QualityScores(
             extractor, probe, self.splits, self.kid_subsets, self.kid_subset_size, sync=world > 1
         )
-        self.stats_path = reference_stats_path(
-            self.stats_dir, context.run_config.get("data"), datamodule, self.split, self._extractor_name, self.num_real
-        )
+        if self.num_real:
+            data_config = context.run_config.get("data")
+            self.stats_path = reference_stats_path(
+                self.stats_dir, data_config, datamodule, self.split, self._extractor_name, self.num_real, self.whole
+            )
 
     def _load_real(self, device: torch.device) -> None:
         """The real data's statistics into the metrics: from the cache, or computed once (from the cached
@@ -114,6 +121,7 @@ class ImageQuality(Evaluator):
                 self.batch_size,
                 device,
                 write=rank == 0,
+                whole=self.whole,
             )
             for chunk in pool.split(self.batch_size):  # the extractor's batches: the sums add up as they did
                 scores.update_real_features(chunk.to(device))
@@ -130,7 +138,7 @@ class ImageQuality(Evaluator):
             return {}
         device = self._context.device
         self.scores.to(device)
-        if not self._real_loaded and self.scores.has_pool:
+        if not self._real_loaded and self.scores.has_pool and self.num_real:  # num_real 0: IS alone
             self._load_real(device)
         rank, world = _rank_and_world()
         self.scores.reset()
@@ -150,5 +158,5 @@ class ImageQuality(Evaluator):
             "num_real": self.num_real,
             "split": self.split,
             "extractor": self._extractor_name,
-            "stats_path": str(self.stats_path),
+            "stats_path": str(self.stats_path) if self.stats_path else None,
         }

@@ -33,7 +33,7 @@ CURVE = ("val/wall_seconds", "val/fid", "val/inception_score", "val/precision", 
          "val/coverage", "val/w_estimate_train", "val/w_estimate", "val/w_estimate_gap")  # fmt: skip
 
 
-def sweep_records(sweep_dir: Path, table: str) -> list[dict[str, Any]]:
+def sweep_records(sweep_dir: Path, table: str, code: str | None = None) -> list[dict[str, Any]]:
     """One record per finished run under sweep_dir (<technique>/seed<k>/ holding metrics.csv)."""
     sweep_dir = Path(sweep_dir)
     runs = sorted(p.parent for p in sweep_dir.glob("*/seed*/metrics.csv"))
@@ -42,7 +42,7 @@ def sweep_records(sweep_dir: Path, table: str) -> list[dict[str, Any]]:
             f"no run under {sweep_dir} (expected <technique>/seed<k>/metrics.csv): run `make sweep-techniques` (or "
             "sweep-limited-data) first, or pass its hydra.sweep.dir."
         )
-    return [run_record(run, table, f"{run.parent.name}/{run.name}", CURVE) for run in runs]
+    return [run_record(run, table, f"{run.parent.name}/{run.name}", CURVE, code) for run in runs]
 
 
 def _by_technique(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

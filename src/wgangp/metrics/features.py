@@ -3,8 +3,9 @@ of the real data's statistics (wgangp.evaluation.quality keeps them).
 
 A feature extractor is any nn.Module with a `name` (str) that maps images (N, C, H, W) in [-1, 1] to
 a dict with "pool" (N, D) features (FID, KID) and/or "logits" (N, K) (Inception Score). The real one
-wraps torch-fidelity's InceptionV3 (the TF 2015-12-05 graph that IS and FID are defined with); tests
-pass a small stand-in.
+wraps torch-fidelity's InceptionV3 (the TF 2015-12-05 graph that IS and FID are defined with);
+wgangp.metrics.dinov2 and wgangp.metrics.clip wrap torch-fidelity's DINOv2 and CLIP extractors (pool only);
+tests pass a small stand-in.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from wgangp.errors import MissingWeightsError
+from wgangp.data.finite import DecodeSource, TensorSource
+from wgangp.errors import MissingWeightsError, UserInputError
 
 log = logging.getLogger("wgangp")
 
@@ -46,13 +48,12 @@ class InceptionFeatures(nn.Module):
 
     def __init__(self, weights_path: str | Path | None = None) -> None:
         super().__init__()
-        path = Path(weights_path) if weights_path else default_inception_weights()
+        path = weights_file(weights_path, default_inception_weights())
         if not path.is_file():
-            raise MissingWeightsError(
-                f"Inception weights not found at {path}. Download {INCEPTION_URL} and either save it as "
-                f"{default_inception_weights()} or pass its path: "
-                f"metrics.inception_weights=/path/to/{INCEPTION_FILENAME} (or set WGANGP_INCEPTION_WEIGHTS)."
-            )
+            raise missing_weights(
+                "Inception", path, INCEPTION_URL, default_inception_weights(), "inception_weights",
+                "WGANGP_INCEPTION_WEIGHTS",
+            )  # fmt: skip
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         # "logits_unbiased" are the logits torch-fidelity (and the TF reference code) score IS with
@@ -63,12 +64,42 @@ class InceptionFeatures(nn.Module):
     @torch.no_grad()
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """images (N, C, H, W) in [-1, 1], C = 1 or 3 -> {"pool": (N, 2048), "logits": (N, 1008)}."""
-        if images.size(1) == 1:
-            images = images.expand(-1, 3, -1, -1)  # grayscale (MNIST) as RGB
         # The TF graph takes 8-bit images; torch-fidelity resizes them to 299x299 itself.
-        uint8 = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        pool, logits = self.net(uint8)
+        pool, logits = self.net(uint8_rgb(images))
         return {"pool": pool.float(), "logits": logits.float()}
+
+
+def uint8_rgb(images: Tensor) -> Tensor:
+    """Images (N, C, H, W) in [-1, 1], C = 1 or 3 -> uint8 (N, 3, H, W) in [0, 255], what torch-fidelity's
+    extractors take: grayscale (MNIST) repeated as RGB, -1 -> 0, 0 -> 128 (127.5 rounded), 1 -> 255."""
+    if images.size(1) == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def weights_file(weights_path: str | Path | None, default: Path) -> Path:
+    """The weights file an extractor loads: `weights_path`, or `default` (torch hub's cache) when None."""
+    return Path(weights_path) if weights_path else default
+
+
+def missing_weights(
+    what: str, path: Path, url: str, default: Path, option: str, env: str, stops_training: bool = False
+) -> MissingWeightsError:
+    """The one-paragraph error of an extractor whose weights file is not at `path`: which file to download, where
+    to save it (`default`, where torch hub keeps it), or how to point at it (`metrics.<option>=`, `$<env>`).
+    `stops_training`: a feature space chosen for itself (metrics=dinov2, clip) stops a training run before its
+    first step, where Inception's (the default of every image run) only turns its scores off."""
+    error = MissingWeightsError(
+        f"{what} weights not found at {path}; nothing is downloaded here. Download {url} and either save it as "
+        f"{default} or pass its path: metrics.{option}=/path/to/{Path(url).name} (or set {env})."
+        + (
+            " The run asked for this feature space (metrics=...), so it stops before training."
+            if stops_training
+            else ""
+        )
+    )
+    error.stops_training = stops_training
+    return error
 
 
 def chunked(draw: Callable[[int, int], Tensor], n: int, batch_size: int) -> Iterator[Tensor]:
@@ -77,24 +108,61 @@ def chunked(draw: Callable[[int, int], Tensor], n: int, batch_size: int) -> Iter
         yield draw(min(batch_size, n - start), i)
 
 
-def real_images(datamodule, n: int, split: str, batch_size: int) -> Iterator[Tensor]:
+def real_images(datamodule, n: int, split: str, batch_size: int, whole: bool = False) -> Iterator[Tensor]:
     """n real images in batches from the data module's evaluation stream (`eval_samples(n, index)`).
 
     split "train" is the data module's own distribution; any other split is passed on as
-    `eval_samples(n, index, split=...)` to data modules that hold several.
+    `eval_samples(n, index, split=...)` to data modules that hold several. The stream draws with
+    replacement (a draw of the 50,000 CIFAR-10 training images holds about 31,600 distinct ones);
+    `whole` instead reads every image of the split once, in order (n = split_size(datamodule, split)):
+    the "full" reference sets of conf/protocol/.
     """
+    if whole:
+        source = split_source(datamodule, split)
+        return chunked(lambda k, i: split_rows(source, i * batch_size, i * batch_size + k), n, batch_size)
     kwargs = {} if split == "train" else {"split": split}
     return chunked(lambda k, i: datamodule.eval_samples(k, index=i, **kwargs), n, batch_size)
 
 
+def split_source(datamodule, split: str):
+    """The data module's source of `split`: "train" its training data (the subset, where the run trained on one),
+    "val" its held-out split (CIFAR-10's test_batch, MNIST's t10k, ...)."""
+    return datamodule.source if split == "train" else datamodule.val_source
+
+
+def split_size(datamodule, split: str) -> int:
+    """How many images `split` holds; a UserInputError for data streamed without a fixed size."""
+    source = split_source(datamodule, split)
+    if not isinstance(source, (TensorSource, DecodeSource)):
+        raise UserInputError(
+            f"all of {type(datamodule).__name__}'s {split} split was asked for (num_real=null), but it is not a "
+            "finite set of images this evaluation can read in order; give a number of real images (num_real=N)."
+        )
+    return len(source)
+
+
+def split_rows(source, start: int, stop: int) -> Tensor:
+    """Images start..stop-1 of a finite image source in its order, (stop - start, C, H, W) float in [-1, 1]."""
+    if isinstance(source, TensorSource):
+        return source.gather(torch.arange(start, stop))["real"]
+    return source.decode(torch.stack([source.dataset[i][0] for i in range(start, stop)]))  # DecodeSource
+
+
 def reference_stats_path(
-    stats_dir: str | Path, data_config: dict | None, datamodule, split: str, extractor_name: str, num_real: int
+    stats_dir: str | Path,
+    data_config: dict | None,
+    datamodule,
+    split: str,
+    extractor_name: str,
+    num_real: int,
+    whole: bool = False,
 ) -> Path:
     """The cache file of one dataset's statistics: named by the data module class, split, extractor
-    and sample count, plus a hash of the data config (minus loader settings), so a different root or
-    resolution never reuses another's statistics."""
+    and sample count ("all<N>" for the whole split read once, "n<N>" for N draws), plus a hash of the data
+    config (minus loader settings), so a different root or resolution never reuses another's statistics."""
     loader_keys = {"batch_size", "num_workers", "seed", "batches_per_step", "dequantize"}  # see classifier.py
     identity = {k: v for k, v in (data_config or {}).items() if k not in loader_keys}
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    name = f"{type(datamodule).__name__}-{split}-{extractor_name}-n{num_real}-{digest}.pt"
+    count = f"all{num_real}" if whole else f"n{num_real}"
+    name = f"{type(datamodule).__name__}-{split}-{extractor_name}-{count}-{digest}.pt"
     return Path(stats_dir) / name

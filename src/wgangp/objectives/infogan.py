@@ -73,7 +73,7 @@ class InfoTerms:
         return [opt_g, opt_d]
 
     def generator_loss(self, s: Step) -> dict[str, Tensor]:
-        h = self.critic.features(s.fake)  # one trunk pass for the score and Q
+        h = self.critic.features(self.view(s.fake))  # one trunk pass for the score and Q, of what the critic sees
         s.scored(d_fake=self.critic.head(h))
         terms = super().generator_loss(s)  # the adversarial loss of StandardGAN or WGANGP
         info, accuracy = self.latent_codes.info_loss(self.q_head(h), s.z)

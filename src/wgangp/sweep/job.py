@@ -17,6 +17,7 @@ from wgangp.cli import exit_code, user_message
 from wgangp.config_checks import config_problems
 from wgangp.errors import NonFiniteError, TrainingInterrupted
 from wgangp.nets.random_arch import sample_architecture
+from wgangp.results import commit
 from wgangp.resume import own_resume_point
 from wgangp.sweep.results import is_finished, make_result, read_result, write_result
 
@@ -104,6 +105,7 @@ def run_sweep_job(cfg: DictConfig, train: Callable[..., dict[str, float]]) -> fl
         attempt=(previous or {}).get("attempt", 0) + 1,
         sweep=cfg.sweep.name,
         run_dir=str(run_dir),
+        commit=commit(),
     )
     write_result(run_dir, result)
     _finish_wandb(result)

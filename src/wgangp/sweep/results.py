@@ -84,10 +84,12 @@ def make_result(
     attempt: int,
     sweep: str | None,
     run_dir: str,
+    commit: str = "unknown",
 ) -> dict[str, Any]:
     """The record of one run. `score`/`score_std` are the final `score_name` and `score_name`_std
     (e.g. val/inception_score: the mean and std over 10 splits); `metrics` holds every final scalar."""
     return {
+        "commit": commit,  # the code that ran it (wgangp.results.commit), for the records under results/
         "status": status,
         "reason": reason,
         "retry": bool(retry),
