@@ -13,7 +13,13 @@ import argparse
 from pathlib import Path
 
 from wgangp.cli import entry_point
-from wgangp.experiments.techniques import render_overfitting_table, render_table, save_curves, sweep_records
+from wgangp.experiments.techniques import (
+    render_conditional_table,
+    render_overfitting_table,
+    render_table,
+    save_curves,
+    sweep_records,
+)
 from wgangp.results import render_docs, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +31,7 @@ def main() -> None:
     parser.add_argument("sweep_dir", help="the sweep's folder (hydra.sweep.dir)")
     parser.add_argument("--table", help="the records' folder under results/ (default: the sweep folder's name)")
     parser.add_argument("--plot", help="the PNG to draw (default: <sweep dir>/<table>.png)")
+    parser.add_argument("--metrics", nargs="+", default=["val/fid", "val/recall", "val/coverage"], help="to plot")
     parser.add_argument("--commit", help="the commit that ran runs whose result.json names none")
     parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
     parser.add_argument("--docs", default=ROOT / "docs", type=Path, help="the docs whose tables to re-render")
@@ -36,8 +43,9 @@ def main() -> None:
         write_record(args.results, record)
     print(render_table(records), end="\n\n")
     print(render_overfitting_table(records), end="\n\n")
-    metrics = ("val/fid", "val/recall", "val/w_estimate_gap")
-    print(f"wrote {save_curves(records, Path(args.plot or sweep_dir / f'{table}.png'), metrics)}")
+    if any("val/cond_accuracy" in r["metrics"] for r in records):
+        print(render_conditional_table(records), end="\n\n")
+    print(f"wrote {save_curves(records, Path(args.plot or sweep_dir / f'{table}.png'), tuple(args.metrics))}")
     changed = render_docs(sorted(args.docs.glob("*.md")), args.results)
     print("re-rendered: " + (", ".join(changed) if changed else "nothing changed"))
 

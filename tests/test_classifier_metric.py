@@ -131,3 +131,22 @@ def test_training_and_eval_score_digits_with_the_classifier(tmp_path):
     result = json.loads(ckpt.with_suffix(".eval.json").read_text())
     assert result["extractor"].startswith("classifier-") and 1.0 <= result["inception_score"] <= 10.0
     assert result["fid"] > 0 and math.isfinite(result["kid"])
+
+
+def test_a_run_on_a_subset_is_scored_by_the_full_training_sets_classifier(tmp_path):
+    """data.subset=N limits what the GAN trains on, not the judge: the classifier (and its cache key) is the one of
+    the whole training split, so a limited-data run is scored like a full one (Sec. 5.6 with augmentation)."""
+    from wgangp.metrics.classifier import ClassifierFeatures
+
+    data = {"_target_": "wgangp.data.toy.Unused", "root": "x", "subset": None}
+    calls = []
+
+    class Spy(ClassifierFeatures):
+        def _train(self, config, *args):
+            calls.append(config)
+            raise RuntimeError("stop")
+
+    for subset in (None, 100):
+        with pytest.raises(RuntimeError, match="stop"):
+            Spy({**data, "subset": subset}, cache_dir=str(tmp_path))
+    assert calls[0] == calls[1] and calls[1]["subset"] is None

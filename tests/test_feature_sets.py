@@ -235,12 +235,16 @@ def test_the_evaluators_run_in_training_and_eval_on_the_real_features_of_fid(tmp
         assert [k for k, _ in values] == [2, 4], name  # debug=fast: every 2 iterations
         assert all(v >= 0 for _, v in values) and name in metrics
     assert all(0 <= metrics[n] <= 1 for n in ("val/precision", "val/recall", "val/coverage"))
-    # one pass over the real images (40, debug=fast's num_real) served FID, KID, precision/recall, density/coverage
-    assert passes == [(40, "train", 10)]
-    (features,) = (stats / "features").glob("*.pt")
+    # one pass over 40 drawn real images (debug=fast's num_real) served FID and KID, one over 40 different ones
+    # served precision/recall and density/coverage (k-NN radii shrink between duplicates); each cached once
+    assert [p[:3] for p in passes] == [(40, "train", 10), (40, "train", 10)]
+    features = {p.name.split("-")[-2]: p for p in (stats / "features").glob("*.pt")}
+    assert set(features) == {"n40", "distinct40"}
     (fid_stats,) = stats.glob("*.pt")
-    assert features.name == fid_stats.name
-    pool = torch.load(features, weights_only=True)
+    assert features["n40"].name == fid_stats.name
+    distinct = torch.load(features["distinct40"], weights_only=True)
+    assert len({tuple(row.tolist()) for row in distinct}) == 40  # no image twice
+    pool = torch.load(features["n40"], weights_only=True)
     state = torch.load(fid_stats, weights_only=True)
     torch.testing.assert_close(state["real_features_sum"], pool.double().sum(0))  # FID's sums are of these features
 
@@ -263,4 +267,5 @@ def test_the_evaluators_run_in_training_and_eval_on_the_real_features_of_fid(tmp
     assert {"precision", "recall", "density", "coverage", "fid"} <= set(result)
     assert result["precision_recall_num_samples"] == 30 and result["density_coverage_num_real"] == 60
     assert result["precision_recall_num_neighbours"] == 3 and result["density_coverage_num_neighbours"] == 5
-    assert passes[1:] == [(60, "train", 20)]  # eval's 60 real images: one more pass, shared again
+    # eval's 60 real images: one more pass for FID/KID and one of 60 different ones for the k-NN measures
+    assert [p[:3] for p in passes[2:]] == [(60, "train", 20), (60, "train", 20)]

@@ -160,14 +160,18 @@ def test_augmentation_draws_are_the_iterations_own_so_a_resume_redraws_them():
 
 
 def test_ada_p_rises_on_a_critic_sure_of_the_reals_and_falls_on_one_that_is_not():
-    for bias, direction in ((10.0, 1), (-10.0, -1)):
+    # a Wasserstein critic's scores have no zero, so ADA reads the sign of D(real) - E[D(fake)]: a critic that
+    # ranks every real above the fakes is overfitting (p rises), one that ranks them below is not (p falls)
+    for real_level, direction in ((1.0, 1), (-1.0, -1)):
         objective = _objective(WGANGP, augment="ada", ada_kimg=0.024)  # a step of 6 * 4 / 24 = 1 per interval
-        with torch.no_grad():
-            objective.critic.net[-1].bias.fill_(bias)  # D(x) > 0 (< 0) for every input
-            objective.critic.net[-1].weight.zero_()
+        with torch.no_grad():  # D(x) = 10 x the mean pixel, whatever the augmentation does to the images
+            objective.critic.net[1].weight.fill_(1.0 / 64)
+            objective.critic.net[1].bias.zero_()
+            objective.critic.net[-1].weight.fill_(10.0 / 8)
+            objective.critic.net[-1].bias.fill_(5.0)  # an offset the loss cannot see
         objective.view.ada._p = torch.tensor(0.5)
         objective.view.start_iteration(0, torch.device("cpu"))
-        real, fake = _batch()
+        real, fake = torch.full((6, 1, 8, 8), real_level), torch.full((6, 1, 8, 8), -real_level)
         for _ in range(4):  # one ADA interval of critic steps
             critic_terms(objective, real, fake, torch.Generator().manual_seed(0))
         assert float(objective.view.ada.p) == (1.0 if direction > 0 else 0.0)

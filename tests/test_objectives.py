@@ -208,3 +208,22 @@ def test_an_objective_mixin_s_fields_are_typed_from_its_constructor(tiny_config)
     cfg = tiny_config("objective=infogan", "objective.q_width=0", "objective.categorical_codes=[1]")
     problems = " ".join(config_problems(cfg, overrides=[]))
     assert "objective.q_width=0 is invalid" in problems and "objective.categorical_codes=[1] is invalid" in problems
+
+
+def test_a_user_objectives_list_or_union_field_gets_no_number_rule(tiny_config):
+    from typing import Annotated
+
+    from wgangp.objectives.schema import _rule_of
+    from wgangp.rules import POSITIVE
+
+    assert _rule_of(list[int]) is None and _rule_of(tuple[float, float]) is None and _rule_of(int | str) is None
+    assert _rule_of(int | None).nullable and _rule_of(bool).kind == "bool" and _rule_of(float).kind == "number"
+    assert _rule_of(Annotated[float, POSITIVE]) is POSITIVE
+
+
+def test_the_adaptive_penalty_weight_and_a_lazy_penalty_are_refused_together(tiny_config):
+    from wgangp.build import build
+
+    cfg = tiny_config("objective.gp_weight_schedule=adaptive", "objective.penalty_every=2")
+    with pytest.raises(Exception, match="use one of them"):  # Hydra's InstantiationException around the ValueError
+        build(cfg)

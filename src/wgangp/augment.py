@@ -273,6 +273,11 @@ class AdaptiveAugment:
         self.rt = rt
         self._sign_sum, self._count, self._steps = torch.zeros((), device=rt.device), 0, 0
 
+    def to(self, device: torch.device | str) -> AdaptiveAugment:
+        """Move p and the interval's accumulator to `device` (where the critic's scores are)."""
+        self._p, self._sign_sum = self._p.to(device), self._sign_sum.to(device)
+        return self
+
     def state_dict(self) -> dict[str, Tensor | int]:
         """p and the part-filled interval's accumulators: tensors and ints only (loads with weights_only=True)."""
         return {

@@ -55,10 +55,35 @@ def load_checkpoint(ckpt_path: str | Path) -> dict:
             f"{', '.join(lacking)}); {FIX}."
         )
     check_run_config(info["run_config"], path)
+    info["run_config"] = upgrade_run_config(info["run_config"])
     shape = info["data_shape"]
     if not (isinstance(shape, list) and shape and all(isinstance(s, int) and s > 0 for s in shape)):
         raise UserInputError(f"checkpoint {path} has a damaged wgangp.data_shape ({shape!r}); {FIX}.")
     return ckpt
+
+
+# The image data modules of checkpoints written before wgangp.data.readers: one class per data set, with the same
+# fields as the one ImageDataModule and its reader now take.
+LEGACY_DATA_MODULES = {
+    f"wgangp.data.images.{old}DataModule": f"wgangp.data.readers.{reader}Reader"
+    for old, reader in (("MNIST", "MNIST"), ("CIFAR10", "CIFAR10"), ("LSUN", "LSUN"), ("ImageNet32", "ImageNet32"),
+                        ("ImageFolder", "ImageFolder"), ("Digits", "Digits"))
+}  # fmt: skip
+
+
+def upgrade_run_config(run_config: dict) -> dict:
+    """The stored run config of an older checkpoint as this version writes it, so resume, sample and eval read one
+    layout: a legacy image data module becomes ImageDataModule with its reader (the same fields, so the same
+    images). Objective fields added since are filled by wgangp.resume.ADDED_FIELDS where runs are compared, and by
+    the constructors' defaults where the objective is built."""
+    data = run_config.get("data")
+    if isinstance(data, dict) and data.get("_target_") in LEGACY_DATA_MODULES:
+        reader = {"_target_": LEGACY_DATA_MODULES[data["_target_"]], "_partial_": True}
+        run_config = {
+            **run_config,
+            "data": {**data, "_target_": "wgangp.data.images.ImageDataModule", "reader": reader},
+        }
+    return run_config
 
 
 def _unreadable(path: Path, e: Exception) -> UserInputError:

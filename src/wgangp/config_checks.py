@@ -88,6 +88,7 @@ TRAIN_RULES: dict[str, Rule] = {
             "plot_every_n_iters": INTERVAL,
             "refresh_rate": count(0),
             "num_print": count(0),
+            "num_real": count(1, nullable=True, note="null: every image of the split once"),
             "num_*": count(1),
             "batch_size": count(1),
             "kid_subset*": count(1),

@@ -193,6 +193,12 @@ def mean_spread(values: list[float]) -> str:
         return "n/a"
     mean = sum(finite) / len(finite)
     if len(finite) == 1:
-        return f"{mean:.3g}"
+        return _number(mean, 3)
     std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
-    return f"{mean:.3g} ± {std:.2g}"
+    return f"{_number(mean, 3)} ± {_number(std, 2)}"
+
+
+def _number(x: float, digits: int) -> str:
+    """`digits` significant digits, without an exponent for numbers of 1 and more (696, not 7e+02)."""
+    text = f"{x:.{digits}g}"
+    return f"{x:.0f}" if "e+" in text else text

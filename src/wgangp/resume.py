@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from wgangp.augment import DEFAULT_POLICY
 from wgangp.checkpoints import check_format, load_checkpoint
 from wgangp.errors import UserInputError, writing
 from wgangp.objectives.schema import may_change_on_resume
@@ -104,7 +105,15 @@ def _resumable(key: str) -> bool:
 _ABSENT = object()  # a key one side has and the other has not
 # Fields added after checkpoint format 2, with the value that does what the code did before them: a checkpoint
 # written before a field existed resumes under that value (any other value is a different setup).
-ADDED_FIELDS = {"objective.feature_layer": None}
+ADDED_FIELDS = {
+    "objective.feature_layer": None,
+    "objective.penalty_every": 1,  # the loop fields of lazy regularisation and augmentation: off, as before them
+    "objective.augment": "none",
+    "objective.augment_policy": DEFAULT_POLICY,
+    "objective.ada_target": 0.6,
+    "objective.ada_kimg": 500.0,
+    "data.subset": None,  # lsun, imagenet32 and image_folder gained the option: none, as before it
+}
 
 
 def _show(value: Any) -> str:
@@ -144,7 +153,7 @@ def check_resume_compatible(
             "overrides as that run, see its .hydra/overrides.yaml), or start a new run without ckpt_path. A "
             "resume may change only generator_iters, trainer.max_time and log_every_n_steps, callbacks.*, "
             "evaluators.*, logger.*, metrics.*, paths.*, data.num_workers and the optimizers' hyperparameters "
-            "(lr, betas, eps, weight_decay, momentum, objective.lr_decay and lr_decay_iters)."
+            "(lr, betas, eps, weight_decay, momentum, objective.critic_weight_decay, lr_decay and lr_decay_iters)."
         )
     if generator_iter is not None and cfg.generator_iters < generator_iter:
         raise UserInputError(

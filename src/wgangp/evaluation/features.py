@@ -22,7 +22,7 @@ from wgangp.errors import MissingWeightsError
 from wgangp.evaluation.base import Evaluator
 from wgangp.evaluation.context import EvalContext, generate
 from wgangp.files import replacing
-from wgangp.metrics.features import real_images, reference_stats_path, split_size
+from wgangp.metrics.features import finite_split, real_images, reference_stats_path, split_size
 
 log = logging.getLogger("wgangp")
 
@@ -57,11 +57,12 @@ def real_features(
     device: torch.device,
     write: bool = True,
     whole: bool = False,
+    distinct: bool = False,
 ) -> Tensor:
     """The extractor's "pool" features of `num_real` real images (wgangp.metrics.features.real_images, in
-    chunks of `batch_size`; `whole`: every image of the split once), (num_real, D) on the CPU in the extractor's
-    dtype: read from `path`, or computed once and written there (when `write`: rank 0 under DDP) for every later
-    run and evaluator."""
+    chunks of `batch_size`; `whole`: every image of the split once; `distinct`: num_real different ones),
+    (num_real, D) on the CPU in the extractor's dtype: read from `path`, or computed once and written there (when
+    `write`: rank 0 under DDP) for every later run and evaluator."""
     if path.is_file():
         cached = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(cached, Tensor) and cached.dim() == 2 and len(cached) == num_real:
@@ -71,7 +72,7 @@ def real_features(
     pool = torch.cat(
         [
             extractor(images.to(device))["pool"].flatten(1).cpu()  # (k, D)
-            for images in real_images(datamodule, num_real, split, batch_size, whole=whole)
+            for images in real_images(datamodule, num_real, split, batch_size, whole=whole, distinct=distinct)
         ]
     )
     if write:
@@ -163,6 +164,12 @@ class FeatureSetEvaluator(Evaluator):
         if self.whole:
             self.num_real = split_size(datamodule, self.split)
             self._check_sizes()
+        # The k-NN radii shrink between duplicates of one image, biasing every measure low: draw the reals without
+        # replacement where the split is a finite set (all of it when num_real covers it).
+        self.distinct = not self.whole and finite_split(datamodule, self.split)
+        if self.distinct:
+            self.num_real = min(self.num_real, split_size(datamodule, self.split))
+            self._check_sizes()
         self.extractor = build_extractor(self.make_extractor, self.strict, self.what)  # now, not hours in
         if self.extractor is None:
             return
@@ -174,7 +181,7 @@ class FeatureSetEvaluator(Evaluator):
             self.split,
             self._extractor_name,
             self.num_real,
-            self.whole,
+            "distinct" if self.distinct else self.whole,
         )
         self.features_path = real_features_path(stats)
 
@@ -196,6 +203,7 @@ class FeatureSetEvaluator(Evaluator):
                 self.batch_size,
                 device,
                 whole=self.whole,
+                distinct=self.distinct,
             ).float()
         rng = self._context.rng("quality")  # ImageQuality's images (wgangp.rng.EVAL_STREAMS)
         fake = generated_features(self.extractor, generator, self._context, rng, self.num_samples, self.batch_size)

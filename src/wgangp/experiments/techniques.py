@@ -14,10 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from wgangp.errors import UserInputError  # noqa: E402
 from wgangp.plots import save_figure  # noqa: E402
-from wgangp.results import mean_spread, run_record  # noqa: E402
+from wgangp.results import mean_spread, read_metrics_csv, run_record  # noqa: E402
+from wgangp.sweep.results import read_result  # noqa: E402
 
 # sweeps/technique/: the folder names, in the tables' order, with their labels
 TECHNIQUES = {
@@ -29,18 +31,34 @@ TECHNIQUES = {
     "rpgan_r1r2": "RpGAN + R1 + R2",
     "dcgan": "DCGAN",
 }
-CURVE = ("val/wall_seconds", "val/fid", "val/inception_score", "val/precision", "val/recall", "val/density",
-         "val/coverage", "val/w_estimate_train", "val/w_estimate", "val/w_estimate_gap")  # fmt: skip
+CURVE = (
+    "val/wall_seconds", "val/cond_accuracy", "val/fid_class_mean", "val/fid", "val/inception_score",
+    "val/precision", "val/recall", "val/density", "val/coverage",
+    "val/w_estimate_train", "val/w_estimate", "val/w_estimate_gap",
+)  # fmt: skip
+
+
+def finished(run_dir: Path) -> bool:
+    """A sweep job whose result.json says ok, or a single run (no result.json) whose log reached its
+    generator_iters."""
+    result = read_result(run_dir)
+    if result is not None:
+        return result["status"] == "ok"
+    config = run_dir / ".hydra" / "config.yaml"
+    if not (config.is_file() and (run_dir / "metrics.csv").is_file()):
+        return False
+    rows = read_metrics_csv(run_dir / "metrics.csv")
+    return bool(rows) and int(rows[-1]["step"]) >= int(OmegaConf.load(config).generator_iters)
 
 
 def sweep_records(sweep_dir: Path, table: str, code: str | None = None) -> list[dict[str, Any]]:
-    """One record per finished run under sweep_dir (<technique>/seed<k>/ holding metrics.csv)."""
+    """One record per finished run under sweep_dir (<technique>/seed<k>/); a run still going or failed has none."""
     sweep_dir = Path(sweep_dir)
-    runs = sorted(p.parent for p in sweep_dir.glob("*/seed*/metrics.csv"))
+    runs = sorted(p.parent for p in sweep_dir.glob("*/seed*/metrics.csv") if finished(p.parent))
     if not runs:
         raise UserInputError(
-            f"no run under {sweep_dir} (expected <technique>/seed<k>/metrics.csv): run `make sweep-techniques` (or "
-            "sweep-limited-data) first, or pass its hydra.sweep.dir."
+            f"no finished run under {sweep_dir} (expected <technique>/seed<k>/ with metrics.csv): run `make "
+            "sweep-techniques` (or sweep-limited-data) first, or pass its hydra.sweep.dir."
         )
     return [run_record(run, table, f"{run.parent.name}/{run.name}", CURVE, code) for run in runs]
 
@@ -110,3 +128,26 @@ def save_curves(records: list[dict[str, Any]], path: Path, metrics: tuple[str, .
             axes[row, col].grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def render_conditional_table(records: list[dict[str, Any]]) -> str:
+    """Markdown (experiment=fashion_conditional): per seed the final conditional accuracy, FID, mean per-class FID
+    and the accuracy at each evaluation, then their mean ± std over the seeds."""
+    lines = [
+        "| seed | iterations | conditional accuracy | FID | mean per-class FID | accuracy over training |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in records:
+        curve = r["curve"]
+        steps = [(int(s), a) for s, a in zip(curve.get("step", []), curve.get("val/cond_accuracy", []), strict=False)]
+        over = ", ".join(f"{a:.2f}@{s}" for s, a in steps if a is not None and not math.isnan(a))
+        m = r["metrics"]
+        lines.append(
+            f"| {r['seed']} | {r['iteration']} | {m.get('val/cond_accuracy', math.nan):.3f} | "
+            f"{m.get('val/fid', math.nan):.1f} | {m.get('val/fid_class_mean', math.nan):.1f} | {over} |"
+        )
+    lines.append(
+        f"| mean ± std | | {_column(records, 'val/cond_accuracy')} | {_column(records, 'val/fid')} | "
+        f"{_column(records, 'val/fid_class_mean')} | |"
+    )
+    return "\n".join(lines)

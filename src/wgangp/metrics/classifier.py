@@ -137,6 +137,8 @@ class ClassifierFeatures(nn.Module):
         if data is None:
             raise UserInputError("metrics=classifier needs the run's data config (metrics.extractor.data=${data}).")
         config = OmegaConf.to_container(data, resolve=True) if isinstance(data, DictConfig) else dict(data)
+        if config.get("subset") is not None:  # the judge of a limited-data run is the full data set's classifier
+            config = {**config, "subset": None}
         identity = {k: v for k, v in config.items() if k not in _LOADER_KEYS}
         digest = hashlib.sha1(
             json.dumps(

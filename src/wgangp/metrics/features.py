@@ -108,15 +108,22 @@ def chunked(draw: Callable[[int, int], Tensor], n: int, batch_size: int) -> Iter
         yield draw(min(batch_size, n - start), i)
 
 
-def real_images(datamodule, n: int, split: str, batch_size: int, whole: bool = False) -> Iterator[Tensor]:
+def real_images(
+    datamodule, n: int, split: str, batch_size: int, whole: bool = False, distinct: bool = False
+) -> Iterator[Tensor]:
     """n real images in batches from the data module's evaluation stream (`eval_samples(n, index)`).
 
     split "train" is the data module's own distribution; any other split is passed on as
     `eval_samples(n, index, split=...)` to data modules that hold several. The stream draws with
     replacement (a draw of the 50,000 CIFAR-10 training images holds about 31,600 distinct ones);
     `whole` instead reads every image of the split once, in order (n = split_size(datamodule, split)):
-    the "full" reference sets of conf/protocol/.
+    the "full" reference sets of conf/protocol/. `distinct`: n different images of a finite split (the first n of
+    a fixed permutation, seed 0), for the k-NN measures, whose radii shrink between duplicates of one image.
     """
+    if distinct:
+        source = split_source(datamodule, split)
+        rows = torch.randperm(len(source), generator=torch.Generator().manual_seed(0))[:n]
+        return chunked(lambda k, i: split_gather(source, rows[i * batch_size : i * batch_size + k]), n, batch_size)
     if whole:
         source = split_source(datamodule, split)
         return chunked(lambda k, i: split_rows(source, i * batch_size, i * batch_size + k), n, batch_size)
@@ -128,6 +135,12 @@ def split_source(datamodule, split: str):
     """The data module's source of `split`: "train" its training data (the subset, where the run trained on one),
     "val" its held-out split (CIFAR-10's test_batch, MNIST's t10k, ...)."""
     return datamodule.source if split == "train" else datamodule.val_source
+
+
+def finite_split(datamodule, split: str) -> bool:
+    """Whether `split` is a finite set of images that can be read by row (not a stream)."""
+    source = getattr(datamodule, "source" if split == "train" else "val_source", None)
+    return isinstance(source, (TensorSource, DecodeSource))
 
 
 def split_size(datamodule, split: str) -> int:
@@ -143,9 +156,14 @@ def split_size(datamodule, split: str) -> int:
 
 def split_rows(source, start: int, stop: int) -> Tensor:
     """Images start..stop-1 of a finite image source in its order, (stop - start, C, H, W) float in [-1, 1]."""
+    return split_gather(source, torch.arange(start, stop))
+
+
+def split_gather(source, rows: Tensor) -> Tensor:
+    """The images at `rows` of a finite image source, (len(rows), C, H, W) float in [-1, 1]."""
     if isinstance(source, TensorSource):
-        return source.gather(torch.arange(start, stop))["real"]
-    return source.decode(torch.stack([source.dataset[i][0] for i in range(start, stop)]))  # DecodeSource
+        return source.gather(rows)["real"]
+    return source.decode(torch.stack([source.dataset[int(i)][0] for i in rows]))  # DecodeSource
 
 
 def reference_stats_path(
@@ -155,14 +173,15 @@ def reference_stats_path(
     split: str,
     extractor_name: str,
     num_real: int,
-    whole: bool = False,
+    whole: bool | str = False,
 ) -> Path:
     """The cache file of one dataset's statistics: named by the data module class, split, extractor
-    and sample count ("all<N>" for the whole split read once, "n<N>" for N draws), plus a hash of the data
+    and sample count ("all<N>" for the whole split read once, "distinct<N>" for N different images (whole=
+    "distinct"), "n<N>" for N draws), plus a hash of the data
     config (minus loader settings), so a different root or resolution never reuses another's statistics."""
     loader_keys = {"batch_size", "num_workers", "seed", "batches_per_step", "dequantize"}  # see classifier.py
     identity = {k: v for k, v in (data_config or {}).items() if k not in loader_keys}
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    count = f"all{num_real}" if whole else f"n{num_real}"
+    count = f"all{num_real}" if whole is True else f"distinct{num_real}" if whole == "distinct" else f"n{num_real}"
     name = f"{type(datamodule).__name__}-{split}-{extractor_name}-{count}-{digest}.pt"
     return Path(stats_dir) / name

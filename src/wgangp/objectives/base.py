@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from wgangp.augment import DEFAULT_POLICY
 from wgangp.checkpoints import CHECKPOINT_FORMAT
 from wgangp.ema import averaged_generator, update_ema
+from wgangp.errors import UserInputError
 from wgangp.nets.conditional import needs_labels, takes_labels, uniform_labels
 from wgangp.nets.layers import check_feature_layer
 from wgangp.objectives import adapter, engine
@@ -349,6 +350,12 @@ class GANObjective(L.LightningModule):
 
     def on_fit_start(self) -> None:
         check_update_supported(self.update, self._trainer)  # fp16 and DDP: refused before any step
+        if self.view.active and self._trainer is not None and self._trainer.world_size > 1:
+            raise UserInputError(
+                f"objective.augment={self.view.mode} under trainer=ddp is not supported yet: every rank would draw the "
+                "same augmentations and ADA's p would follow each rank's own scores. Train on one device, or use "
+                "objective.augment=none."
+            )
 
     def on_train_start(self) -> None:
         """Train with the configured optimizer hyperparameters, also after a resume (wgangp.objectives.adapter)."""

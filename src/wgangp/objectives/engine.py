@@ -79,7 +79,7 @@ def critic_terms(
     terms = _named(objective.critic_loss(step), "critic_loss")
     d_real = step.real_scores()
     if d_real is not None:  # ADA's heuristic counts the signs of D on the (augmented) reals
-        objective.view.observe_real_scores(d_real)
+        objective.view.observe_scores(d_real, step.fake_scores())
     return terms
 
 
@@ -206,11 +206,12 @@ def joint_train_iteration(
         objective.sample_latent(objective.generator_batch_size or m, rng),
     )
     players = [Player(opt_d, objective.after_critic_step), Player(opt_g)]
-    start = rng.get_state()
+    start, view_start = rng.get_state(), objective.view.rng_state()
     evaluated: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
 
     def gradients() -> list[list[Tensor | None]]:
         rng.set_state(start)  # every evaluation draws the same epsilons: one minibatch game per iteration
+        objective.view.set_rng_state(view_start)  # and sees the same augmentations
         with torch.no_grad():
             fake = objective.generate(z_critic)
         c_terms = critic_terms(objective, real[-1], fake, rng, None, objective.penalty_scale(n - 1))

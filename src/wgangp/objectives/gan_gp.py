@@ -39,6 +39,11 @@ class GANGP(GANObjective):
         self.gp_weight = float(gp_weight)
         self.gp_weight_schedule = str(gp_weight_schedule)
         self.gp_weight_max = float(gp_weight_max)
+        if self.gp_weight_schedule == "adaptive" and self.penalty_every > 1:
+            raise ValueError(
+                "objective.gp_weight_schedule=adaptive sets lambda from the current penalty, which a lazy penalty "
+                f"(objective.penalty_every={self.penalty_every}) scales by k on the steps it runs: use one of them"
+            )
 
     def critic_loss(self, s: Step) -> dict[str, Tensor]:
         d_real, d_fake = s.d_real, s.d_fake

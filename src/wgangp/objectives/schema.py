@@ -21,6 +21,7 @@ range (`rule`, checked by wgangp.config_checks with the other groups' rules) and
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields
@@ -104,8 +105,12 @@ def _rule_of(annotation: Any) -> Rule | None:
     """A field's rule: the Rule in its Annotated[...] metadata, else one from a plain bool, int or float type."""
     if typing.get_origin(annotation) is typing.Annotated:
         return next((m for m in annotation.__metadata__ if isinstance(m, Rule)), None)
-    nullable = type(None) in typing.get_args(annotation)
-    base = next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+    args = typing.get_args(annotation)
+    others = [a for a in args if a is not type(None)]
+    if args and (len(others) != 1 or typing.get_origin(annotation) not in (typing.Union, types.UnionType)):
+        return None  # list[int], tuple[...], int | str ...: no rule of their own (only finiteness)
+    nullable = bool(args)
+    base = others[0] if args else annotation
     kinds = {bool: FLAG, int: Rule("int"), float: Rule("number")}
     rule = kinds.get(base)
     return None if rule is None else Rule(rule.kind, nullable=nullable)

@@ -145,3 +145,7 @@ class Step:
     def real_scores(self) -> Tensor | None:
         """D(real) if the loss computed it (ADA counts its signs), else None; never computes it."""
         return self._d_real
+
+    def fake_scores(self) -> Tensor | None:
+        """D(fake) if the loss computed it, else None; never computes it."""
+        return self._d_fake

@@ -38,7 +38,6 @@ class CriticView:
         self.mode, self.policy, self.seed = mode, policy, int(seed)
         self.ada = AdaptiveAugment(target=ada_target, ada_kimg=ada_kimg) if mode == "ada" else None
         self._rng: torch.Generator | None = None
-        self._iteration: int | None = None
 
     @property
     def active(self) -> bool:
@@ -48,7 +47,8 @@ class CriticView:
         """The draws of generator iteration `iteration` come from its own stream (exact on resume)."""
         if self.active:
             self._rng = step_generator(self.seed, iteration, AUGMENT, device)
-            self._iteration = iteration
+        if self.ada is not None:  # p on the device before its first update (and after a resume, which loads to CPU)
+            self.ada.to(device)
 
     def __call__(self, x: Tensor) -> Tensor:
         """What the critic sees of the image batch x (N, C, H, W)."""
@@ -58,10 +58,20 @@ class CriticView:
             raise RuntimeError("CriticView.start_iteration must run before the first augmentation of an iteration")
         return augment(x, self.policy, self._rng, p=None if self.ada is None else self.ada.p)
 
-    def observe_real_scores(self, d_real: Tensor) -> None:
-        """ADA: count one critic step's scores of (augmented) reals toward the next adjustment of p."""
+    def observe_scores(self, d_real: Tensor, d_fake: Tensor | None) -> None:
+        """ADA: count one critic step's scores toward the next adjustment of p. ADA's heuristic is the sign of D on
+        the (augmented) reals; a Wasserstein critic's scores have no zero (adding a constant changes no loss), so
+        the sign is taken of D(real) - E[D(fake)] where the step scored fakes: for a logit critic it asks the same
+        question, whether the critic ranks the reals above its fakes."""
         if self.ada is not None:
-            self.ada.update(d_real)
+            self.ada.update(d_real if d_fake is None else d_real - d_fake.detach().mean())
+
+    def rng_state(self) -> Tensor | None:
+        return None if self._rng is None else self._rng.get_state()
+
+    def set_rng_state(self, state: Tensor | None) -> None:
+        if state is not None and self._rng is not None:
+            self._rng.set_state(state)
 
     def logged(self) -> dict[str, Tensor]:
         """ADA's p and its last r_t, for train/ logs."""
