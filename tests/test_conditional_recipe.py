@@ -30,7 +30,7 @@ def test_the_recipe_composes_the_conditioning_settings(tmp_path):
     assert cfg.objective._target_.endswith("WGANGPACGAN")
     assert (cfg.objective.acgan_scale, cfg.objective.acgan_scale_g) == (1.0, 1.0)
     assert (cfg.objective.n_critic, cfg.objective.gp_weight, cfg.objective.optimizer.lr) == (5, 10.0, 1e-4)  # Alg. 1
-    assert cfg.generator_iters == 1500 and cfg.evaluators.conditional.every_n_iters == 250
+    assert cfg.generator_iters == 2000 and cfg.evaluators.conditional.every_n_iters == 250
     assert cfg.evaluators.samples.every_n_iters == 250  # the per-class grid beside each accuracy
 
 
