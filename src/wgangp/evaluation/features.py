@@ -169,7 +169,12 @@ class FeatureSetEvaluator(Evaluator):
         self.distinct = not self.whole and finite_split(datamodule, self.split)
         if self.distinct:
             self.num_real = min(self.num_real, split_size(datamodule, self.split))
-            self._check_sizes()
+            if self.num_real <= self.num_neighbours:  # a split this small has no k-th nearest neighbours to measure
+                log.warning(
+                    "%s are off: the %s split holds %d images, not more than num_neighbours=%d",
+                    self.what, self.split, self.num_real, self.num_neighbours,
+                )  # fmt: skip
+                return
         self.extractor = build_extractor(self.make_extractor, self.strict, self.what)  # now, not hours in
         if self.extractor is None:
             return
