@@ -189,7 +189,21 @@ def test_fid10k_test_scores_against_every_held_out_image_and_records_it(digits):
     assert record["num_real"] == DIGITS_VAL and record["split"] == "val"
     assert record["checkpoint"] == str(digits.ckpt.resolve()) and record["iteration"] == 2 and record["seed"] == 0
     assert record["metrics"]["val/fid"] == result["fid"] and record["metrics"]["val/precision"] == result["precision"]
-    assert record["run"] == f"run/last/fid10k_test/{protocol['feature_space']}/seed0"
+    # the run directory's last two folders: a sweep's runs share their leaf names (wgan_gp/seed0, dcgan/seed0)
+    assert record["run"] == f"{digits.root.name}/run/last/fid10k_test/{protocol['feature_space']}/seed0"
+
+
+def test_a_record_of_another_checkpoint_under_the_same_run_name_stops_the_evaluation(digits):
+    table = digits.root / "results" / "shared_names"
+    table.mkdir(parents=True)
+    taken = table / f"{digits.root.name}__run__last__fid10k_test__classifier-x__seed0.json"
+    taken.write_text(json.dumps({"run": "...", "checkpoint": "/elsewhere/wgan_gp/run/checkpoints/last.ckpt"}))
+    with pytest.raises(UserInputError, match="holds the record of another checkpoint .* run_name=NAME"):
+        evaluate_digits(digits, "protocol=fid10k_test", "num_samples=30", "results_table=shared_names")
+    assert json.loads(taken.read_text())["checkpoint"].startswith("/elsewhere")  # kept
+    # named apart, it is written beside the other
+    evaluate_digits(digits, "protocol=fid10k_test", "num_samples=30", "results_table=shared_names", "run_name=mine")
+    assert len(list(table.glob("mine__last__fid10k_test__*.json"))) == 1
 
 
 def test_is50k_scores_the_inception_score_alone(digits):

@@ -16,6 +16,7 @@ which numbers a command line changed), and `results_table=NAME` also writes it a
 from __future__ import annotations
 
 import functools
+import glob
 import json
 import logging
 import re
@@ -130,6 +131,34 @@ def check_protocol(cfg: DictConfig, configs: DictConfig, ckpt_path: Path) -> Dic
     return configs
 
 
+def record_run(cfg: DictConfig, ckpt_path: Path) -> str:
+    """The start of an evaluation record's `run`: `run_name`, else the run directory's last two folders (a sweep's
+    <objective>/<seedN>, a single run's <day>/<time>: the leaf alone repeats across a sweep), then the checkpoint."""
+    ckpt_path = Path(ckpt_path).resolve()
+    run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    name = cfg.get("run_name") or "/".join(run_dir.parts[-2:])
+    return f"{name}/{ckpt_path.stem}"
+
+
+def check_record_free(cfg: DictConfig, ckpt_path: Path) -> None:
+    """Stop before scoring when results/<table>/ already holds a record of this run name from another checkpoint:
+    writing would replace another run's measurement."""
+    prefix = record_run(cfg, ckpt_path).replace("/", "__") + "__"
+    mine = str(Path(ckpt_path).resolve())
+    for path in sorted((Path(cfg.results_dir) / cfg.results_table).glob(f"{glob.escape(prefix)}*.json")):
+        try:
+            other = json.loads(path.read_text()).get("checkpoint")
+        except (OSError, ValueError):
+            continue
+        if other not in (None, mine):
+            raise UserInputError(
+                f"{path} holds the record of another checkpoint ({other}) under the run name "
+                f"{record_run(cfg, ckpt_path)!r}, and this evaluation would replace it. Name this run's records with "
+                "run_name=NAME (e.g. its objective and seed), or write them to another results_table=; nothing was "
+                "scored or written."
+            )
+
+
 def results_record(
     cfg: DictConfig, result: dict, protocol: dict[str, Any], metrics: dict[str, float], ckpt: dict
 ) -> dict[str, Any]:
@@ -138,9 +167,8 @@ def results_record(
     feature space, seed (and the weight average), so evaluations of one checkpoint under different protocols are
     different records."""
     ckpt_path = Path(result["ckpt_path"])
-    run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
     feature_space = protocol.get("feature_space") or "none"
-    parts = [run_dir.name, ckpt_path.stem, protocol["name"], feature_space, f"seed{cfg.seed}"]
+    parts = [record_run(cfg, ckpt_path), protocol["name"], feature_space, f"seed{cfg.seed}"]
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     # training wall-clock, as run records hold it (the periodic evaluation's clock in the checkpoint), else unknown
     clocks = [s.get("wall_seconds") for k, s in (ckpt.get("callbacks") or {}).items() if "PeriodicEvaluation" in k]
@@ -170,6 +198,8 @@ def evaluate(cfg: DictConfig) -> dict:
     """Score the checkpoint `cfg.ckpt_path`; writes and returns the JSON result (see conf/eval.yaml)."""
     t0 = time.perf_counter()
     ckpt_path = Path(cfg.ckpt_path)
+    if cfg.get("results_table"):
+        check_record_free(cfg, ckpt_path)  # before minutes of scoring
     ckpt = load_checkpoint(ckpt_path)
     info = ckpt["wgangp"]
     run_config = info["run_config"]
