@@ -21,7 +21,7 @@ from wgangp.errors import UserInputError
 from wgangp.eval import PROTOCOL_FIELDS, evaluate
 from wgangp.metrics.dinov2 import DinoViT
 from wgangp.metrics.features import real_images, reference_stats_path, split_size
-from wgangp.results import RECORD_KEYS
+from wgangp.results import RECORD_KEYS, protocol_line
 from wgangp.train import train
 
 # What each protocol says it is (docs/reproducing.md, "Comparing numbers"): a new protocol file needs its row here.
@@ -189,6 +189,11 @@ def test_fid10k_test_scores_against_every_held_out_image_and_records_it(digits):
     assert record["num_real"] == DIGITS_VAL and record["split"] == "val"
     assert record["checkpoint"] == str(digits.ckpt.resolve()) and record["iteration"] == 2 and record["seed"] == 0
     assert record["metrics"]["val/fid"] == result["fid"] and record["metrics"]["val/precision"] == result["precision"]
+    # a docs table rendered from such records opens with the protocol its scores follow (wgangp.results)
+    assert protocol_line([record, record]) == (
+        f"Protocol: fid10k_test with num_samples=30, not as defined (30 generated vs all {DIGITS_VAL} val images, "
+        f"{protocol['feature_space']} features, seed 0)."
+    )
     # the run directory's last two folders: a sweep's runs share their leaf names (wgan_gp/seed0, dcgan/seed0)
     assert record["run"] == f"{digits.root.name}/run/last/fid10k_test/{protocol['feature_space']}/seed0"
 

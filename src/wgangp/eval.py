@@ -39,7 +39,7 @@ from wgangp.errors import OutputWriteError, UserInputError, writing
 from wgangp.evaluation.base import Evaluator, eval_mode
 from wgangp.evaluation.context import objective_context
 from wgangp.files import atomic_write_text
-from wgangp.results import commit, machine, write_record
+from wgangp.results import commit, machine, protocol_label, write_record
 from wgangp.sampling import use_ema
 
 log = logging.getLogger("wgangp")
@@ -95,23 +95,6 @@ def describe_protocol(cfg: DictConfig, result: dict, changes: dict[str, Any], im
         "seed": cfg.seed,
         "ema": result["ema"],
     }
-
-
-def protocol_label(protocol: dict[str, Any]) -> str:
-    """One line naming a protocol as used, for every score printed: "fid50k_train (50000 generated vs all 50000
-    train images, inception-v3-compat features, seed 0)"; "..., with num_samples=30" where the command line
-    changed it."""
-    if "real_set" not in protocol:  # no image evaluators
-        return f"{protocol['name']} (seed {protocol['seed']})"
-    real = {
-        "none": "no real images",
-        "all": f"all {protocol['num_real']} {protocol['split']} images",
-        "drawn": f"{protocol['num_real']} {protocol['split']} images drawn with replacement",
-    }[protocol["real_set"]]
-    changed = ", ".join(f"{k}={'null' if v is None else v}" for k, v in protocol["changed"].items())
-    name = protocol["name"] + (f" with {changed}, not as defined" if changed else "")
-    features = f", {protocol['feature_space']} features" if protocol["feature_space"] else ""
-    return f"{name} ({protocol['num_samples']} generated vs {real}{features}, seed {protocol['seed']})"
 
 
 def check_protocol(cfg: DictConfig, configs: DictConfig, ckpt_path: Path) -> DictConfig:

@@ -186,6 +186,32 @@ def render_docs(docs: list[Path], results_dir: Path, check: bool = False) -> lis
     return differing
 
 
+def protocol_label(protocol: dict[str, Any]) -> str:
+    """One line naming a protocol as used, for every score printed: "fid50k_train (50000 generated vs all 50000
+    train images, inception-v3-compat features, seed 0)"; "..., with num_samples=30" where the command line
+    changed it."""
+    if "real_set" not in protocol:  # no image evaluators
+        return f"{protocol['name']} (seed {protocol['seed']})"
+    real = {
+        "none": "no real images",
+        "all": f"all {protocol['num_real']} {protocol['split']} images",
+        "drawn": f"{protocol['num_real']} {protocol['split']} images drawn with replacement",
+    }[protocol["real_set"]]
+    changed = ", ".join(f"{k}={'null' if v is None else v}" for k, v in protocol["changed"].items())
+    name = protocol["name"] + (f" with {changed}, not as defined" if changed else "")
+    features = f", {protocol['feature_space']} features" if protocol["feature_space"] else ""
+    return f"{name} ({protocol['num_samples']} generated vs {real}{features}, seed {protocol['seed']})"
+
+
+def protocol_line(records: list[dict[str, Any]]) -> str:
+    """The sentence a table of evaluation records (src/eval.py results_table=) starts with: the protocol every score
+    follows, as eval.py labels it; one per distinct protocol if the records mix them."""
+    labels = sorted({protocol_label(r["protocol_settings"]) for r in records if r.get("protocol_settings")})
+    if not labels:
+        return "Protocol: not recorded."
+    return "Protocol: " + "; ".join(labels) + "."
+
+
 def mean_spread(values: list[float]) -> str:
     """'mean ± sample std' of the finite values (n - 1 in the std; a single value alone), 'n/a' for none."""
     finite = [v for v in values if v is not None and math.isfinite(v)]

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from wgangp.errors import UserInputError  # noqa: E402
 from wgangp.plots import save_figure  # noqa: E402
-from wgangp.results import mean_spread, read_metrics_csv, run_record  # noqa: E402
+from wgangp.results import mean_spread, protocol_line, read_metrics_csv, run_record  # noqa: E402
 from wgangp.sweep.results import read_result  # noqa: E402
 
 # sweeps/technique/: the folder names, in the tables' order, with their labels
@@ -88,6 +88,12 @@ def render_table(records: list[dict[str, Any]]) -> str:
             cells.append(_column(runs, key))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def render_evaluated_table(records: list[dict[str, Any]]) -> str:
+    """The same columns from src/eval.py's records of the runs' checkpoints (results_table=, run_name
+    <technique>/seed<k>), under the line naming the protocol they were scored with."""
+    return protocol_line(records) + "\n\n" + render_table(records)
 
 
 def render_overfitting_table(records: list[dict[str, Any]]) -> str:
