@@ -14,6 +14,8 @@ TEST_WORKERS ?= auto
 PRESET ?= full
 SWEEP_CONFIG = $(if $(filter small cpu,$(PRESET)),random_archs_$(PRESET),$(if $(filter full,$(PRESET)),random_archs,$(error PRESET=$(PRESET): use PRESET=full (the paper's sweep), PRESET=cpu (Fashion-MNIST, CPU hours) or PRESET=small (CPU minutes))))
 SWEEP_DIR ?= logs/sweeps/$(SWEEP_CONFIG)
+# the sweep's records folder under results/: table2, table2_cpu, table2_small
+SWEEP_TABLE = $(subst random_archs,table2,$(SWEEP_CONFIG))
 ONE_SIDED_DIR ?= logs/sweeps/one_sided
 # The CPU presets run one thread per run: on a small shared CPU several threads per run contend (docs/performance.md).
 SWEEP_ENV = $(if $(filter small cpu,$(PRESET)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
@@ -52,11 +54,11 @@ bench-data: $(STAMP)  ## samples/second of every data module, in memory vs DataL
 
 sweep-random-archs: $(STAMP)  ## Table 2 (Sec. 5.1): 200 Table 1 archs x {WGAN-GP, GAN}, then the table; PRESET=cpu: Fashion-MNIST, CPU hours; small: minutes
 	$(SWEEP_ENV) $(PY) src/train.py --config-dir sweeps --config-name $(SWEEP_CONFIG) hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
-	$(PY) scripts/table2.py $(SWEEP_DIR)
+	$(PY) scripts/table2.py $(SWEEP_DIR) --table $(SWEEP_TABLE)
 
 sweep-one-sided: $(STAMP)  ## App. C: 174 archs x {two-sided, one-sided penalty}, then the comparison
 	$(PY) src/train.py --config-dir sweeps --config-name one_sided hydra.sweep.dir=$(ONE_SIDED_DIR) $(ARGS)
-	$(PY) scripts/table2.py $(ONE_SIDED_DIR)
+	$(PY) scripts/table2.py $(ONE_SIDED_DIR) --table one_sided
 
 table2: $(STAMP)  ## print and write Table 2 (Markdown, CSV, per-architecture CSV) of SWEEP_DIR=...
 	$(PY) scripts/table2.py $(SWEEP_DIR) $(ARGS)
