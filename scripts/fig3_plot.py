@@ -4,7 +4,9 @@
 
 Reads <sweep dir>/<method>/metrics.csv of the four runs (those present), draws IS (and FID where logged)
 against iterations (left) and training wall-clock seconds (right), prints a Markdown table, and draws the
-runs' final samples side by side (<sweep dir>/fig3_samples.png, the same seed for every method).
+runs' final samples side by side (<sweep dir>/fig3_samples.png, the same seed for every method). Writes one
+results record per run to results/<--table>/ (default: the sweep folder's name; wgangp.results: commit the records
+to keep the measurement) and re-renders the docs tables drawn from them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import argparse
 from pathlib import Path
 
 from wgangp.cli import entry_point
-from wgangp.experiments.image_figures import fig3_curves, fig3_samples, fig3_table, save_fig3
+from wgangp.experiments.image_figures import fig3_curves, fig3_records, fig3_samples, fig3_table, save_fig3
+from wgangp.results import keep_records
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @entry_point
@@ -21,11 +26,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", help="the sweep's folder (hydra.sweep.dir), e.g. logs/sweeps/fig3")
     parser.add_argument("--out", help="the PNG to write (default: <sweep dir>/fig3.png)")
+    parser.add_argument("--table", help="the records' folder under --results (default: the sweep folder's name)")
+    parser.add_argument("--commit", help="the commit that ran runs whose result.json names none")
+    parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
     args = parser.parse_args()
-    curves = fig3_curves(Path(args.sweep_dir))
-    path = save_fig3(curves, Path(args.out or Path(args.sweep_dir) / "fig3.png"))
-    print(fig3_table(curves))
-    print(f"wrote {path}")
+    sweep_dir = Path(args.sweep_dir)
+    curves = fig3_curves(sweep_dir)
+    path = save_fig3(curves, Path(args.out or sweep_dir / "fig3.png"))
+    records = fig3_records(sweep_dir, args.table or sweep_dir.resolve().name, args.commit)
+    changed = keep_records(records, args.results, sorted((ROOT / "docs").glob("*.md")))
+    print(fig3_table(records))
+    print(f"wrote {path}; records in {args.results / records[0]['table']}/")
+    print("re-rendered: " + (", ".join(changed) or "nothing changed"))
     grid = fig3_samples(Path(args.sweep_dir), Path(args.sweep_dir) / "fig3_samples.png")
     if grid is not None:
         print(f"wrote {grid}")

@@ -11,7 +11,8 @@ the number of generator iterations of the setup, so they differ in the loss and 
 On the toy mixtures the mode measure (val/modes, val/high_quality; wgangp.evaluation.modes) is computed from
 each run's final checkpoint with the ModeCoverage evaluator's fixed z, so runs trained before it existed
 have it too. Prints the Markdown table (mean +- sample standard deviation over the seeds of the final
-evaluation) and writes it to DIR/<setup>.md.
+evaluation), writes it to DIR/<setup>.md, and writes one results record per run to results/<--table>/
+(wgangp.results; commit the records to keep the measurement), re-rendering the docs tables drawn from them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +27,9 @@ from pathlib import Path
 import torch
 
 from wgangp.data.toy import EightGaussians, TwentyFiveGaussians
+from wgangp.experiments.comparisons import render_lipschitz
 from wgangp.metrics.modes import mode_coverage
+from wgangp.results import commit, keep_records, new_record, recorded_commit
 from wgangp.rng import EVAL, step_generator
 from wgangp.sampling import load_generator
 
@@ -112,46 +114,37 @@ def final_modes(run_dir: Path, setup: str, seed: int) -> dict[str, float]:
     return {"val/modes": float(modes), "val/high_quality": high_quality}
 
 
-def run(setup: str, method: str, seed: int, out: Path) -> dict[str, float]:
+def run(setup: str, method: str, seed: int, out: Path, table: str, results_dir: Path) -> dict:
+    """Train the run unless it is finished, and return its results record (the commit that trained it: this
+    checkout's when trained now, else the one an earlier record of it names)."""
     overrides, iters, metrics = SETUPS[setup]
     names = [m for m, _ in metrics if m not in dict(MODES)]
-    run_dir = out / setup / method.replace(" ", "").replace("+", "_") / f"seed{seed}"
-    done = final_metrics(run_dir, names)
-    if done is not None and done.get("step", 0) >= iters:
-        return {**done, **(final_modes(run_dir, setup, seed) if setup in MIXTURES else {})}
+    name = f"{setup}/{method.replace(' ', '').replace('+', '_')}/seed{seed}"
+    run_dir = out / name
     args = [
         *overrides,
         *method_overrides(setup, method),
         f"generator_iters={iters}",
         f"seed={seed}",
         "callbacks.progress.refresh_rate=0",
-        f"hydra.run.dir={run_dir}",
     ]
-    print(f"[{setup} / {method} / seed {seed}] python src/train.py {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, str(REPO / "src/train.py"), *args], cwd=REPO, check=True, env=os.environ)
     result = final_metrics(run_dir, names)
-    if result is None:
-        raise RuntimeError(f"{run_dir}/metrics.csv has no final {', '.join(names)}")
-    return {**result, **(final_modes(run_dir, setup, seed) if setup in MIXTURES else {})}
-
-
-def spread(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"{statistics.mean(values):.3g} +- {statistics.stdev(values):.2g}"
-
-
-def table(setup: str, results: dict[str, list[dict[str, float]]]) -> str:
-    _, iters, metrics = SETUPS[setup]
-    head = ["method", "seeds", *[title for _, title in metrics], "train s (mean)"]
-    lines = [f"{setup}, {iters} generator iterations", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for method, runs in results.items():
-        if not runs:
-            continue
-        cells = [spread([r[m] for r in runs]) for m, _ in metrics]
-        wall = statistics.mean(r.get("val/wall_seconds", float("nan")) for r in runs)
-        lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells) + f" | {wall:.0f} |")
-    return "\n".join(lines)
+    if result is not None and result.get("step", 0) >= iters:
+        code = recorded_commit(results_dir, table, name) or "unknown"
+    else:
+        line = [*args, f"hydra.run.dir={run_dir}"]
+        print(f"[{setup} / {method} / seed {seed}] python src/train.py {' '.join(line)}", flush=True)
+        subprocess.run([sys.executable, str(REPO / "src/train.py"), *line], cwd=REPO, check=True, env=os.environ)
+        result = final_metrics(run_dir, names)
+        if result is None:
+            raise RuntimeError(f"{run_dir}/metrics.csv has no final {', '.join(names)}")
+        code = commit(REPO)
+    found = {m: result[m] for m in names} | (final_modes(run_dir, setup, seed) if setup in MIXTURES else {})
+    return new_record(
+        table, name, overrides=args, seed=seed, iteration=int(result["step"]),
+        wall_seconds=result.get("val/wall_seconds"), metrics=found, code=code,
+        setup=setup, method=method, order=list(METHODS).index(method),
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -160,15 +153,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--table", default="lipschitz", help="the records' folder under --results")
+    parser.add_argument("--results", default=REPO / "results", type=Path, help="the records' root (results/)")
     args = parser.parse_args()
     for setup in args.setup:
-        results: dict[str, list[dict[str, float]]] = {m: [] for m in args.methods}
-        for seed in args.seeds:  # seed by seed, so a stopped comparison has every method at the first seeds
-            for method in args.methods:
-                results[method].append(run(setup, method, seed, args.out))
-        text = table(setup, results)
+        # seed by seed, so a stopped comparison has every method at the first seeds
+        found = [run(setup, m, seed, args.out, args.table, args.results) for seed in args.seeds for m in args.methods]
+        changed = keep_records(found, args.results, sorted((REPO / "docs").glob("*.md")))
+        text = render_lipschitz(found)
         (args.out / f"{setup}.md").write_text(text + "\n")
         print(text, flush=True)
+        print(f"records in {args.results / args.table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))
 
 
 if __name__ == "__main__":

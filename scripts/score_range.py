@@ -8,7 +8,8 @@ thresholds (sweeps/random_archs_cpu.yaml's `sweep.thresholds`).
 
 The overrides compose the config as `python src/train.py` would; the scores are computed as the
 periodic evaluation computes them (wgangp.metrics.quality.QualityScores, `--splits` splits, generators
-in eval mode, z ~ N(0, I)).
+in eval mode, z ~ N(0, I)). Writes one results record per scored set to results/<--table>/ (wgangp.results;
+commit the records to keep the measurement) and re-renders the docs tables drawn from them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from omegaconf import open_dict
 from wgangp.build import compose_config
 from wgangp.cli import entry_point
 from wgangp.data.finite import TensorSource
+from wgangp.experiments.comparisons import render_score_range
 from wgangp.metrics.quality import QualityScores
+from wgangp.results import commit, keep_records, new_record
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def inception_score(extractor, images: torch.Tensor, splits: int, batch_size: int = 250) -> tuple[float, float]:
@@ -44,7 +49,20 @@ def main() -> None:
     parser.add_argument("--arch-seeds", type=int, nargs="*", default=[], help="model=random_arch: these archs")
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--table", default="score_range", help="the records' folder under --results")
+    parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
     args = parser.parse_args()
+    found = []
+
+    def keep(run: str, images: str, seed: int, scores: tuple[float, float], overrides: list[str]) -> None:
+        metrics = {"val/inception_score": scores[0], "val/inception_score_std": scores[1]}
+        found.append(
+            new_record(
+                args.table, run, overrides=overrides, seed=seed, iteration=0, wall_seconds=None, metrics=metrics,
+                code=commit(ROOT), images=images, order=len(found), num_samples=args.num_samples, splits=args.splits,
+            )
+        )  # fmt: skip
+
     logging.getLogger("wgangp").setLevel(logging.ERROR)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,8 +76,13 @@ def main() -> None:
         real = source.gather(torch.arange(min(len(source), args.num_samples)))["real"].float()
     else:
         real = source.sample(args.num_samples, torch.Generator().manual_seed(0))["real"].float()
-    mean, std = inception_score(extractor, real, args.splits)
-    print(f"| held-out real images ({len(real)}) | {mean:.2f} +- {std:.2f} |")
+    keep(
+        "real/val",
+        f"held-out real images ({len(real)})",
+        0,
+        inception_score(extractor, real, args.splits),
+        args.overrides,
+    )
     seeds = args.arch_seeds or [None]
     for k in seeds:
         if k is not None:
@@ -69,8 +92,14 @@ def main() -> None:
         z = torch.randn(args.num_samples, generator.latent_dim, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             fake = torch.cat([generator(z[i : i + 250]) for i in range(0, len(z), 250)])
-        mean, std = inception_score(extractor, fake, args.splits)
-        print(f"| untrained generator{'' if k is None else f', arch_seed {k}'} | {mean:.2f} +- {std:.2f} |")
+        label = "untrained generator" + ("" if k is None else f", arch_seed {k}")
+        overrides = [*args.overrides, *([] if k is None else [f"model.generator.arch_seed={k}"])]
+        keep(
+            f"untrained/arch{k}", f"{label} ({len(fake)})", 1, inception_score(extractor, fake, args.splits), overrides
+        )
+    changed = keep_records(found, args.results, sorted((ROOT / "docs").glob("*.md")))
+    print(render_score_range(found))
+    print(f"records in {args.results / args.table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))
 
 
 if __name__ == "__main__":

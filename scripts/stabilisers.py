@@ -8,20 +8,24 @@ high-quality fraction and W1 after --iters generator iterations, per seed, then 
 Each run is `python src/train.py <method's overrides> data=25gaussians model=toy_mlp seed=S` (in process,
 composed by wgangp.build.compose_config), seed by seed (every method at seed 0, then at seed 1, ...); its
 final metrics go to <out>/<method>/seed_<S>.json, and a run whose file exists is skipped, so the command
-resumes where it stopped. Writes <out>/stabilisers.md.
+resumes where it stopped. Writes one results record per run to results/<--table>/ (wgangp.results; commit the
+records to keep the measurement), re-renders the docs tables drawn from them and writes <out>/stabilisers.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
 from wgangp.build import compose_config
 from wgangp.cli import entry_point
+from wgangp.experiments.comparisons import render_stabilisers
+from wgangp.results import commit, keep_records, new_record
 from wgangp.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 METHODS = {
     "dcgan": ["objective=dcgan"],
@@ -54,27 +58,28 @@ def run(method: str, seed: int, iters: int, out: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     metrics = train(compose_config(out / method / f"run_seed_{seed}", overrides))
     result = {k: metrics[k] for k in METRICS} | {"seconds": time.perf_counter() - t0, "overrides": overrides}
+    result |= {"iterations": iters, "commit": commit(ROOT)}
     (out / method / f"seed_{seed}.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def table(out: Path, seeds: list[int]) -> str:
-    rows = [
-        "| method | modes (of 25) | high-quality fraction | W1 | seeds | s/run |",
-        "|---|---|---|---|---|---|",
-    ]
-    for method in METHODS:
-        results = [json.loads(p.read_text()) for s in seeds if (p := out / method / f"seed_{s}.json").is_file()]
-        if not results:
-            continue
-        cells = []
-        for key, fmt in zip(METRICS, ("{:.1f} ± {:.1f}", "{:.3f} ± {:.3f}", "{:.3f} ± {:.3f}"), strict=True):
-            values = [r[key] for r in results]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(fmt.format(statistics.mean(values), spread) + f" ({', '.join(f'{v:.3g}' for v in values)})")
-        seconds = statistics.mean(r["seconds"] for r in results)
-        rows.append(f"| {method} | {' | '.join(cells)} | {len(results)} | {seconds:.0f} |")
-    return "\n".join(rows)
+def records(out: Path, seeds: list[int], table: str) -> list[dict]:
+    """One results record per finished run under `out`, in the table's order (method, then seed)."""
+    found = []
+    for order, method in enumerate(METHODS):
+        for seed in seeds:
+            path = out / method / f"seed_{seed}.json"
+            if not path.is_file():
+                continue
+            r = json.loads(path.read_text())
+            found.append(
+                new_record(
+                    table, f"{method}/seed{seed}", overrides=r["overrides"], seed=seed,
+                    iteration=r.get("iterations", 0), wall_seconds=r["seconds"],
+                    metrics={k: r[k] for k in METRICS}, code=r.get("commit", "unknown"), method=method, order=order,
+                )
+            )  # fmt: skip
+    return found
 
 
 @entry_point
@@ -84,15 +89,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iters", type=int, default=2000, help="generator iterations per run")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--table", default="stabilisers", help="the records' folder under --results")
+    parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
     args = parser.parse_args()
     for seed in args.seeds:  # seed-major: an interrupted sweep has every method at the seeds it reached
         for method in args.methods:
             if not (args.out / method / f"seed_{seed}.json").is_file():
                 result = run(method, seed, args.iters, args.out)
                 print(method, seed, {k: round(v, 4) for k, v in result.items() if k in METRICS}, flush=True)
-    text = table(args.out, args.seeds)
+    found = records(args.out, args.seeds, args.table)
+    changed = keep_records(found, args.results, sorted((ROOT / "docs").glob("*.md")))
+    text = render_stabilisers(found)
     (args.out / "stabilisers.md").write_text(text + "\n")
     print(text)
+    print(f"records in {args.results / args.table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ from wgangp.experiments.image_figures import (
     FIG3_METHODS,
     fig2_grid,
     fig3_curves,
+    fig3_records,
     fig3_samples,
     fig3_table,
     save_fig3,
 )
+from wgangp.results import read_records, write_record
 from wgangp.train import train
 
 # No Inception weights here, and no classifier worth training on the tests' few random images: the image metrics off
@@ -268,7 +270,22 @@ def test_fig3_plot_reads_each_methods_quality_rows_and_draws_both_panels(tmp_pat
         "val/inception_score": [3, 4],
         "val/fid": [89, 49],
     }
-    assert "| WGAN-GP (Adam) | 100 | 62 | 4.00 | 4.00 | 49.0 |" in fig3_table(curves)
+    records = fig3_records(tmp_path, "fig3_test", code="abc1234")
+    assert [(r["run"], r["commit"], r["iteration"]) for r in records] == [
+        ("wgan_clip", "abc1234", 100),
+        ("wgan_gp_adam", "abc1234", 100),
+    ]
+    assert records[1]["curve"]["val/fid"] == [89, 49] and records[1]["metrics"]["val/inception_score"] == 4
+    # the table renders from the records as they read back from JSON: a run without FID shows nan, not a crash
+    write_record(
+        tmp_path / "results", records[1] | {"run": "dcgan", "curve": records[1]["curve"] | {"val/fid": [None, None]}}
+    )
+    for record in records:
+        write_record(tmp_path / "results", record)
+    table = fig3_table(read_records(tmp_path / "results", "fig3_test"))
+    assert "| WGAN clipping (RMSProp) | 100 | 61 | 3.00 | 3.00 | 50.0 |" in table
+    assert "| WGAN-GP (Adam) | 100 | 62 | 4.00 | 4.00 | 49.0 |" in table
+    assert table.index("WGAN-GP (Adam)") < table.index("| DCGAN | 100 | 62 | 4.00 | 4.00 | nan |")  # paper's order
     path = save_fig3(curves, tmp_path / "fig3.png")
     assert Image.open(path).size == (1100, 792)  # 2 x 2 panels (IS, FID; iterations, wall-clock) at 110 dpi
 

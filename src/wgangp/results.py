@@ -92,6 +92,51 @@ def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(_finite(record), indent=1, sort_keys=True) + "\n")
 
 
+def new_record(
+    table: str,
+    run: str,
+    *,
+    overrides: list[str],
+    seed: int | None,
+    iteration: int,
+    wall_seconds: float | None,
+    metrics: dict[str, float],
+    code: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A record of a measurement made by this checkout (`code`: the commit that made it, when another one did) on
+    this machine; `fields`: what the table's renderer reads besides (e.g. the method's label)."""
+    return {
+        "table": table,
+        "run": run,
+        "overrides": list(overrides),
+        "commit": code or commit(),
+        "seed": seed,
+        "iteration": int(iteration),
+        "wall_seconds": wall_seconds,
+        "machine": machine(),
+        "metrics": metrics,
+        **fields,
+    }
+
+
+def recorded_commit(results_dir: Path, table: str, run: str) -> str | None:
+    """The commit of the record of `run` already in results_dir/table/, if there is one: a script that finds a run
+    finished keeps the commit that measured it."""
+    path = Path(results_dir) / table / (str(run).replace("/", "__") + ".json")
+    try:
+        return json.loads(path.read_text()).get("commit")
+    except (OSError, ValueError):
+        return None
+
+
+def keep_records(records: list[dict[str, Any]], results_dir: Path, docs: list[Path]) -> list[str]:
+    """Write each record under results_dir and re-render the docs blocks drawn from them; the blocks that changed."""
+    for record in records:
+        write_record(results_dir, record)
+    return render_docs(docs, results_dir)
+
+
 def read_records(results_dir: Path, table: str) -> list[dict[str, Any]]:
     """Every record of `table`, sorted by run; a UserInputError when there are none."""
     folder = Path(results_dir) / table

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from wgangp.errors import UserInputError  # noqa: E402
 from wgangp.plots import save_figure  # noqa: E402
+from wgangp.results import run_record  # noqa: E402
 
 # Fig. 3's legend, in the paper's order (run folders are the sweep's `method` choices, conf/method/).
 FIG3_METHODS = {
@@ -85,16 +86,27 @@ def save_fig3(curves: dict[str, dict[str, list[float]]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def fig3_table(curves: dict[str, dict[str, list[float]]]) -> str:
-    """Markdown: per method the last evaluation's iteration, wall-clock, IS and FID, and the best IS."""
+def fig3_records(sweep_dir: Path, table: str, code: str | None = None) -> list[dict]:
+    """One results record (wgangp.results) per Fig. 3 run under sweep_dir, with its quality curve."""
+    curve_keys = ("val/inception_score", "val/wall_seconds", "val/fid")
+    return [run_record(Path(sweep_dir) / m, table, m, curve_keys, code) for m in fig3_curves(sweep_dir)]
+
+
+def fig3_table(records: list[dict]) -> str:
+    """Markdown from Fig. 3's records: per method the last evaluation's iteration, wall-clock, IS and FID, and the
+    best IS, in the paper's order."""
     lines = [
         "| method | iterations | wall-clock s | final IS | best IS | final FID |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for method, c in curves.items():
+    order = list(FIG3_METHODS)
+    for record in sorted(records, key=lambda r: order.index(r["run"]) if r["run"] in order else len(order)):
+        method, c = record["run"], record["curve"]
+        last = {k: math.nan if c[k][-1] is None else c[k][-1] for k in c}  # a stored NaN reads back as null
+        best = max(v for v in c["val/inception_score"] if v is not None)
         lines.append(
-            f"| {FIG3_METHODS[method]} | {int(c['step'][-1])} | {c['val/wall_seconds'][-1]:.0f} | "
-            f"{c['val/inception_score'][-1]:.2f} | {max(c['val/inception_score']):.2f} | {c['val/fid'][-1]:.1f} |"
+            f"| {FIG3_METHODS.get(method, method)} | {int(last['step'])} | {last['val/wall_seconds']:.0f} | "
+            f"{last['val/inception_score']:.2f} | {best:.2f} | {last['val/fid']:.1f} |"
         )
     return "\n".join(lines)
 
