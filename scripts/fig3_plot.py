@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wgangp.cli import entry_point
 from wgangp.experiments.image_figures import fig3_curves, fig3_records, fig3_samples, fig3_table, save_fig3
-from wgangp.results import keep_records
+from wgangp.results import checkout_docs, keep_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,13 +34,13 @@ def main() -> None:
     curves = fig3_curves(sweep_dir)
     path = save_fig3(curves, Path(args.out or sweep_dir / "fig3.png"))
     records = fig3_records(sweep_dir, args.table or sweep_dir.resolve().name, args.commit)
-    changed = keep_records(records, args.results, sorted((ROOT / "docs").glob("*.md")))
     print(fig3_table(records))
-    print(f"wrote {path}; records in {args.results / records[0]['table']}/")
-    print("re-rendered: " + (", ".join(changed) or "nothing changed"))
-    grid = fig3_samples(Path(args.sweep_dir), Path(args.sweep_dir) / "fig3_samples.png")
+    print(f"wrote {path}")
+    grid = fig3_samples(sweep_dir, sweep_dir / "fig3_samples.png")
     if grid is not None:
         print(f"wrote {grid}")
+    changed = keep_records(records, args.results, checkout_docs(args.results, ROOT))
+    print(f"records in {args.results / records[0]['table']}/; re-rendered: " + (", ".join(changed) or "nothing"))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import torch
 from wgangp.data.toy import EightGaussians, TwentyFiveGaussians
 from wgangp.experiments.comparisons import render_lipschitz
 from wgangp.metrics.modes import mode_coverage
-from wgangp.results import commit, keep_records, new_record, recorded_commit
+from wgangp.results import checkout_docs, commit, keep_records, new_record, recorded, write_record
 from wgangp.rng import EVAL, step_generator
 from wgangp.sampling import load_generator
 
@@ -130,21 +130,24 @@ def run(setup: str, method: str, seed: int, out: Path, table: str, results_dir: 
     ]
     result = final_metrics(run_dir, names)
     if result is not None and result.get("step", 0) >= iters:
-        code = recorded_commit(results_dir, table, name) or "unknown"
+        earlier = recorded(results_dir, table, name)
+        code, host = earlier.get("commit", "unknown"), earlier.get("machine", "unknown")
     else:
+        code, host = commit(REPO), None  # read before training: a commit made meanwhile did not train it
         line = [*args, f"hydra.run.dir={run_dir}"]
         print(f"[{setup} / {method} / seed {seed}] python src/train.py {' '.join(line)}", flush=True)
         subprocess.run([sys.executable, str(REPO / "src/train.py"), *line], cwd=REPO, check=True, env=os.environ)
         result = final_metrics(run_dir, names)
         if result is None:
             raise RuntimeError(f"{run_dir}/metrics.csv has no final {', '.join(names)}")
-        code = commit(REPO)
     found = {m: result[m] for m in names} | (final_modes(run_dir, setup, seed) if setup in MIXTURES else {})
-    return new_record(
+    record = new_record(
         table, name, overrides=args, seed=seed, iteration=int(result["step"]),
-        wall_seconds=result.get("val/wall_seconds"), metrics=found, code=code,
+        wall_seconds=result.get("val/wall_seconds"), metrics=found, code=code, host=host,
         setup=setup, method=method, order=list(METHODS).index(method),
     )  # fmt: skip
+    write_record(results_dir, record)  # now: an interrupted comparison keeps the commit of every run it trained
+    return record
 
 
 def main() -> None:
@@ -153,13 +156,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--table", default="lipschitz", help="the records' folder under --results")
+    parser.add_argument("--table", help="the records' folder under --results (default: lipschitz_<setup>)")
     parser.add_argument("--results", default=REPO / "results", type=Path, help="the records' root (results/)")
     args = parser.parse_args()
     for setup in args.setup:
         # seed by seed, so a stopped comparison has every method at the first seeds
-        found = [run(setup, m, seed, args.out, args.table, args.results) for seed in args.seeds for m in args.methods]
-        changed = keep_records(found, args.results, sorted((REPO / "docs").glob("*.md")))
+        table = args.table or f"lipschitz_{setup}"
+        found = [run(setup, m, seed, args.out, table, args.results) for seed in args.seeds for m in args.methods]
+        changed = keep_records(found, args.results, checkout_docs(args.results, REPO))
         text = render_lipschitz(found)
         (args.out / f"{setup}.md").write_text(text + "\n")
         print(text, flush=True)

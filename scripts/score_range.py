@@ -28,7 +28,7 @@ from wgangp.cli import entry_point
 from wgangp.data.finite import TensorSource
 from wgangp.experiments.comparisons import render_score_range
 from wgangp.metrics.quality import QualityScores
-from wgangp.results import commit, keep_records, new_record
+from wgangp.results import check_table_name, checkout_docs, commit, keep_records, new_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,17 +49,20 @@ def main() -> None:
     parser.add_argument("--arch-seeds", type=int, nargs="*", default=[], help="model=random_arch: these archs")
     parser.add_argument("--num-samples", type=int, default=5000)
     parser.add_argument("--splits", type=int, default=10)
-    parser.add_argument("--table", default="score_range", help="the records' folder under --results")
+    parser.add_argument("--table", help="the records' folder under --results (default: score_range_<data>)")
     parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
     args = parser.parse_args()
+    data = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("data=")), "default")
+    table = check_table_name(args.table or f"score_range_{data}")
+    code = commit(ROOT)
     found = []
 
     def keep(run: str, images: str, seed: int, scores: tuple[float, float], overrides: list[str]) -> None:
         metrics = {"val/inception_score": scores[0], "val/inception_score_std": scores[1]}
         found.append(
             new_record(
-                args.table, run, overrides=overrides, seed=seed, iteration=0, wall_seconds=None, metrics=metrics,
-                code=commit(ROOT), images=images, order=len(found), num_samples=args.num_samples, splits=args.splits,
+                table, run, overrides=overrides, seed=seed, iteration=0, wall_seconds=None, metrics=metrics,
+                code=code, images=images, order=len(found), num_samples=args.num_samples, splits=args.splits,
             )
         )  # fmt: skip
 
@@ -97,9 +100,9 @@ def main() -> None:
         keep(
             f"untrained/arch{k}", f"{label} ({len(fake)})", 1, inception_score(extractor, fake, args.splits), overrides
         )
-    changed = keep_records(found, args.results, sorted((ROOT / "docs").glob("*.md")))
+    changed = keep_records(found, args.results, checkout_docs(args.results, ROOT))
     print(render_score_range(found))
-    print(f"records in {args.results / args.table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))
+    print(f"records in {args.results / table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))
 
 
 if __name__ == "__main__":

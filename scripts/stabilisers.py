@@ -22,7 +22,7 @@ from pathlib import Path
 from wgangp.build import compose_config
 from wgangp.cli import entry_point
 from wgangp.experiments.comparisons import render_stabilisers
-from wgangp.results import commit, keep_records, new_record
+from wgangp.results import checkout_docs, commit, keep_records, machine, new_record
 from wgangp.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,10 +55,11 @@ def run(method: str, seed: int, iters: int, out: Path) -> dict[str, float]:
         "evaluators.critic_validation=null",
         "callbacks.progress.refresh_rate=0",
     ]
+    code = commit(ROOT)  # the code that trains it, read before training: a commit made meanwhile is not it
     t0 = time.perf_counter()
     metrics = train(compose_config(out / method / f"run_seed_{seed}", overrides))
     result = {k: metrics[k] for k in METRICS} | {"seconds": time.perf_counter() - t0, "overrides": overrides}
-    result |= {"iterations": iters, "commit": commit(ROOT)}
+    result |= {"iterations": iters, "commit": code, "machine": machine()}
     (out / method / f"seed_{seed}.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -76,7 +77,8 @@ def records(out: Path, seeds: list[int], table: str) -> list[dict]:
                 new_record(
                     table, f"{method}/seed{seed}", overrides=r["overrides"], seed=seed,
                     iteration=r.get("iterations", 0), wall_seconds=r["seconds"],
-                    metrics={k: r[k] for k in METRICS}, code=r.get("commit", "unknown"), method=method, order=order,
+                    metrics={k: r[k] for k in METRICS}, code=r.get("commit", "unknown"),
+                    host=r.get("machine", "unknown"), method=method, order=order,
                 )
             )  # fmt: skip
     return found
@@ -98,7 +100,7 @@ def main() -> None:
                 result = run(method, seed, args.iters, args.out)
                 print(method, seed, {k: round(v, 4) for k, v in result.items() if k in METRICS}, flush=True)
     found = records(args.out, args.seeds, args.table)
-    changed = keep_records(found, args.results, sorted((ROOT / "docs").glob("*.md")))
+    changed = keep_records(found, args.results, checkout_docs(args.results, ROOT))
     text = render_stabilisers(found)
     (args.out / "stabilisers.md").write_text(text + "\n")
     print(text)

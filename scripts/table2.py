@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wgangp.cli import entry_point
 from wgangp.errors import writing
-from wgangp.results import render_docs, write_record
+from wgangp.results import check_table_name, checkout_docs, keep_records
 from wgangp.sweep.table2 import TABLE_5_THRESHOLDS, load_sweep, sweep_records, write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +38,8 @@ def main() -> None:
     print(paths["text"])
     print(f"wrote {paths['md']}, {paths['csv']}, {paths['archs']}")
     if args.table:
-        for record in sweep_records(sweep, args.table, args.commit):
-            write_record(ROOT / "results", record)
-        changed = render_docs(sorted((ROOT / "docs").glob("*.md")), ROOT / "results")
+        records = sweep_records(sweep, check_table_name(args.table), args.commit)
+        changed = keep_records(records, ROOT / "results", checkout_docs(ROOT / "results", ROOT))
         print(f"records in results/{args.table}/; re-rendered: " + (", ".join(changed) or "nothing changed"))
 
 

@@ -20,7 +20,7 @@ from wgangp.experiments.techniques import (
     save_curves,
     sweep_records,
 )
-from wgangp.results import render_docs, write_record
+from wgangp.results import checkout_docs, keep_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,19 +34,22 @@ def main() -> None:
     parser.add_argument("--metrics", nargs="+", default=["val/fid", "val/recall", "val/coverage"], help="to plot")
     parser.add_argument("--commit", help="the commit that ran runs whose result.json names none")
     parser.add_argument("--results", default=ROOT / "results", type=Path, help="the records' root (results/)")
-    parser.add_argument("--docs", default=ROOT / "docs", type=Path, help="the docs whose tables to re-render")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="the docs folder whose tables to re-render (default: the checkout's, when --results is its results/)",
+    )
     args = parser.parse_args()
     sweep_dir = Path(args.sweep_dir)
     table = args.table or sweep_dir.name
     records = sweep_records(sweep_dir, table, args.commit)
-    for record in records:
-        write_record(args.results, record)
+    docs = sorted(args.docs.glob("*.md")) if args.docs else checkout_docs(args.results, ROOT)
+    changed = keep_records(records, args.results, docs)
     print(render_table(records), end="\n\n")
     print(render_overfitting_table(records), end="\n\n")
     if any("val/cond_accuracy" in r["metrics"] for r in records):
         print(render_conditional_table(records), end="\n\n")
     print(f"wrote {save_curves(records, Path(args.plot or sweep_dir / f'{table}.png'), tuple(args.metrics))}")
-    changed = render_docs(sorted(args.docs.glob("*.md")), args.results)
     print("re-rendered: " + (", ".join(changed) if changed else "nothing changed"))
 
 

@@ -7,8 +7,11 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
+from wgangp.errors import UserInputError
 from wgangp.experiments.comparisons import render_lipschitz, render_score_range, render_stabilisers
-from wgangp.results import RECORD_KEYS, keep_records, new_record, read_records, write_record
+from wgangp.results import RECORD_KEYS, checkout_docs, keep_records, new_record, read_records, write_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,21 +35,28 @@ def test_stabiliser_records_from_the_scripts_result_files_render_the_docs_table(
         result = {"val/modes": modes, "val/high_quality": hq, "val/w1": w1, "seconds": 130.0 + seed}
         result |= {"overrides": ["objective=dcgan", f"seed={seed}"], "iterations": 2000}
         if seed < 2:  # a result written before the script recorded its commit reads as "unknown"
-            result["commit"] = "abc1234"
+            result |= {"commit": "abc1234", "machine": "test machine"}
         (tmp_path / "dcgan").mkdir(exist_ok=True)
         (tmp_path / "dcgan" / f"seed_{seed}.json").write_text(json.dumps(result))
+    # two more methods, whose table order (the script's) is not their alphabetical one; one diverged (W1 NaN)
+    for method, w1 in (("dcgan_extragradient", 0.9), ("dcgan_feature_matching", float("nan"))):
+        (tmp_path / method).mkdir()
+        result = {"val/modes": 1, "val/high_quality": 0.01, "val/w1": w1, "seconds": 10.0, "overrides": []}
+        (tmp_path / method / "seed_0.json").write_text(json.dumps(result))
     records = stabilisers.records(tmp_path, [0, 1, 2, 3], "stabilisers")  # seed 3 not run: no record
-    assert [(r["run"], r["commit"], r["iteration"]) for r in records] == [
-        ("dcgan/seed0", "abc1234", 2000),
-        ("dcgan/seed1", "abc1234", 2000),
-        ("dcgan/seed2", "unknown", 2000),
+    assert [(r["run"], r["commit"], r["machine"], r["iteration"]) for r in records[:3]] == [
+        ("dcgan/seed0", "abc1234", "test machine", 2000),
+        ("dcgan/seed1", "abc1234", "test machine", 2000),
+        ("dcgan/seed2", "unknown", "unknown", 2000),  # not this checkout's nor this machine's
     ]
     assert set(RECORD_KEYS) <= set(records[0])
-    table = render_stabilisers(_round_trip(tmp_path, records))
-    assert table.splitlines()[2] == (
+    rows = render_stabilisers(_round_trip(tmp_path, records)).splitlines()[2:]
+    assert rows[0] == (
         "| dcgan | 8.0 ± 3.0 (5, 8, 11) | 0.252 ± 0.085 (0.158, 0.275, 0.323) | 0.334 ± 0.063 (0.275, 0.401, 0.325) "
         "| 3 | 131 |"
     )
+    assert rows[1].startswith("| dcgan_feature_matching |") and rows[1].endswith("| n/a | 1 | 10 |")
+    assert rows[2].startswith("| dcgan_extragradient |")
 
 
 def _lipschitz_record(setup: str, method: str, order: int, seed: int, metrics: dict, iteration: int) -> dict:
@@ -57,16 +67,16 @@ def _lipschitz_record(setup: str, method: str, order: int, seed: int, metrics: d
 
 
 def test_lipschitz_records_render_one_table_per_setup_in_the_methods_order(tmp_path):
+    toy = {"val/modes": 8, "val/high_quality": 0.5}
+    # "WGAN + SN" sorts before "WGAN-GP" by name: the table keeps the script's method order
     records = [
-        _lipschitz_record(
-            "8gaussians", "hinge + SN", 1, s, {"val/w1": w, "val/modes": 8, "val/high_quality": 0.5}, 2000
-        )
-        for s, w in ((0, 0.1), (1, 0.2))
-    ] + [
+        _lipschitz_record("8gaussians", "WGAN + SN", 1, 0, {"val/w1": 0.1, **toy}, 2000),
+        _lipschitz_record("8gaussians", "WGAN + SN", 1, 1, {"val/w1": 0.2, **toy}, 2000),
         _lipschitz_record(
             "8gaussians", "WGAN-GP", 0, 0, {"val/w1": 0.3, "val/modes": 7, "val/high_quality": 0.4}, 2000
         ),
         _lipschitz_record("fashion_mnist", "WGAN-GP", 0, 0, {"val/inception_score": 2.94, "val/fid": 279.2}, 500),
+        _lipschitz_record("fashion_mnist", "WGAN + SN", 1, 0, {"val/inception_score": None, "val/fid": None}, 500),
     ]
     text = render_lipschitz(_round_trip(tmp_path, records))
     assert text == "\n".join(
@@ -76,13 +86,14 @@ def test_lipschitz_records_render_one_table_per_setup_in_the_methods_order(tmp_p
             "| method | seeds | W1 | modes | high quality | train s (mean) |",
             "|---|---|---|---|---|---|",
             "| WGAN-GP | 1 | 0.3 | 7 | 0.4 | 100 |",
-            "| hinge + SN | 2 | 0.15 +- 0.071 | 8 +- 0 | 0.5 +- 0 | 100 |",
+            "| WGAN + SN | 2 | 0.15 +- 0.071 | 8 +- 0 | 0.5 +- 0 | 100 |",
             "",
             "fashion_mnist, 500 generator iterations",
             "",
             "| method | seeds | IS | FID | train s (mean) |",
             "|---|---|---|---|---|",
             "| WGAN-GP | 1 | 2.94 | 279 | 100 |",
+            "| WGAN + SN | 1 | n/a | n/a | 100 |",  # a diverged run: its NaN scores read back as null
         ]
     )
 
@@ -96,16 +107,22 @@ def test_a_finished_lipschitz_run_is_recorded_with_the_commit_that_measured_it(t
     )
     results = tmp_path / "results"
     first = lipschitz.run("fashion_mnist", "WGAN + SN", 0, tmp_path / "out", "lipschitz", results)
-    assert first["commit"] == "unknown"  # trained before records, by an unknown checkout: not this one
+    assert (first["commit"], first["machine"]) == ("unknown", "unknown")  # trained before records: not this checkout
     assert (first["run"], first["iteration"], first["wall_seconds"]) == ("fashion_mnist/WGAN_SN/seed0", 500, 170.0)
     assert first["metrics"] == {"val/inception_score": 1.88, "val/fid": 532.0}
     assert first["method"] == "WGAN + SN" and "objective=wgan" in first["overrides"]
-    write_record(results, first | {"commit": "abc1234"})
+    assert json.loads((results / "lipschitz/fashion_mnist__WGAN_SN__seed0.json").read_text()) == first  # kept now
+    write_record(results, first | {"commit": "abc1234", "machine": "elsewhere"})
     again = lipschitz.run("fashion_mnist", "WGAN + SN", 0, tmp_path / "out", "lipschitz", results)
-    assert again["commit"] == "abc1234"  # the record already kept names the commit that measured the run
+    assert (again["commit"], again["machine"]) == ("abc1234", "elsewhere")  # as the record already kept says
 
 
 def test_score_range_records_render_real_images_first(tmp_path):
+    scored = [
+        ("real/val", "held-out real images (5000)", 0, 7.671, 0.1),
+        ("untrained/arch9", "untrained 9 (5000)", 1, 1, 0),
+        ("untrained/arch10", "untrained 10 (5000)", 1, None, None),  # sorts before arch9 by name
+    ]
     records = [
         new_record(
             "score_range",
@@ -119,19 +136,27 @@ def test_score_range_records_render_real_images_first(tmp_path):
             images=images,
             order=order,
         )  # fmt: skip
-        for order, (run, images, seed, m, s) in enumerate(
-            [
-                ("real/val", "held-out real images (5000)", 0, 7.671, 0.1),
-                ("untrained/arch0", "untrained (5000)", 1, 1, 0),
-            ]
-        )
+        for order, (run, images, seed, m, s) in enumerate(scored)
     ]
     docs = tmp_path / "doc.md"
     docs.write_text(
         "<!-- rendered from results/score_range by wgangp.experiments.comparisons.render_score_range -->\n"
         "<!-- end of rendered table -->\n"
+        "<!-- rendered from results/other by wgangp.experiments.comparisons.render_score_range -->\n"
+        "left alone\n<!-- end of rendered table -->\n"
     )
+    # only the blocks of the tables written are rendered: "other" has no records and stays as it is
     assert keep_records(records, tmp_path / "results", [docs]) == [f"{docs}: score_range"]
-    assert "| held-out real images (5000) | 7.67 +- 0.10 |\n| untrained (5000) | 1.00 +- 0.00 |" in docs.read_text()
+    expected = "| held-out real images (5000) | 7.67 +- 0.10 |\n| untrained 9 (5000) | 1.00 +- 0.00 |\n"
+    assert expected + "| untrained 10 (5000) | n/a |" in docs.read_text() and "left alone" in docs.read_text()
     assert keep_records(records, tmp_path / "results", [docs]) == []  # the same records: nothing changes
     assert render_score_range(read_records(tmp_path / "results", "score_range")).startswith("| images | IS |")
+
+
+def test_records_go_to_a_checkouts_docs_only_from_its_own_results_folder(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text("text\n")
+    assert checkout_docs(tmp_path / "results", tmp_path) == [tmp_path / "docs" / "page.md"]
+    assert checkout_docs(tmp_path / "elsewhere", tmp_path) == []
+    with pytest.raises(UserInputError, match="'../x' is not a results folder name"):
+        write_record(tmp_path, _lipschitz_record("s", "m", 0, 0, {}, 1) | {"table": "../x"})

@@ -203,12 +203,20 @@ def test_a_record_of_another_checkpoint_under_the_same_run_name_stops_the_evalua
     table.mkdir(parents=True)
     taken = table / f"{digits.root.name}__run__last__fid10k_test__classifier-x__seed0.json"
     taken.write_text(json.dumps({"run": "...", "checkpoint": "/elsewhere/wgan_gp/run/checkpoints/last.ckpt"}))
-    with pytest.raises(UserInputError, match="holds the record of another checkpoint .* run_name=NAME"):
+    with pytest.raises(
+        UserInputError, match="holds the fid10k_test record of the checkpoint /elsewhere.*overwrite=true"
+    ):
         evaluate_digits(digits, "protocol=fid10k_test", "num_samples=30", "results_table=shared_names")
     assert json.loads(taken.read_text())["checkpoint"].startswith("/elsewhere")  # kept
+    # another protocol or seed is another record: nothing to replace
+    evaluate_digits(digits, "protocol=fid10k_test", "num_samples=30", "results_table=shared_names", "seed=1")
     # named apart, it is written beside the other
     evaluate_digits(digits, "protocol=fid10k_test", "num_samples=30", "results_table=shared_names", "run_name=mine")
     assert len(list(table.glob("mine__last__fid10k_test__*.json"))) == 1
+    # overwrite=true replaces it (the same run moved, or another clone's copy)
+    evaluate_digits(digits, "protocol=fid10k_test", "num_samples=30", "results_table=shared_names", "overwrite=true")
+    (mine,) = [p for p in table.glob(f"{digits.root.name}__run__last__fid10k_test__*__seed0.json") if p != taken]
+    assert json.loads(mine.read_text())["checkpoint"] == str(digits.ckpt.resolve())
 
 
 def test_is50k_scores_the_inception_score_alone(digits):

@@ -103,6 +103,7 @@ TRAIN_RULES: dict[str, Rule] = {
 # conf/eval.yaml
 EVAL_RULES: dict[str, Rule] = {
     "seed": SEED,
+    "overwrite": FLAG,
     "num_samples": count(1, nullable=True, note="null: each measure's protocol size"),
     # a protocol (conf/protocol/) sets these through conf/eval.yaml's `protocol:` node
     "num_real": count(0, nullable=True, note="null: every image of the split once; 0: none, IS alone"),

@@ -19,7 +19,6 @@ import functools
 import glob
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from wgangp.errors import OutputWriteError, UserInputError, writing
 from wgangp.evaluation.base import Evaluator, eval_mode
 from wgangp.evaluation.context import objective_context
 from wgangp.files import atomic_write_text
-from wgangp.results import commit, machine, protocol_label, write_record
+from wgangp.results import check_table_name, new_record, protocol_label, record_path, write_record
 from wgangp.sampling import use_ema
 
 log = logging.getLogger("wgangp")
@@ -52,7 +51,6 @@ FEATURE_SET_EVALUATORS = ("precision_recall", "density_coverage")
 PROTOCOL_FIELDS = ("num_samples", "split", "num_real", "splits")
 CUSTOM = "custom"  # no protocol=: eval.yaml's own numbers (its `protocol:` node)
 NEED_REAL = (*FEATURE_SET_EVALUATORS, "conditional")  # evaluators with nothing to score without real images
-TABLE_NAME = re.compile(r"[\w.-]+")  # a results folder the docs' rendered blocks can name (wgangp.results.BLOCK)
 
 
 def evaluator_configs(run_evaluators: dict, settings: dict) -> DictConfig:
@@ -116,29 +114,35 @@ def check_protocol(cfg: DictConfig, configs: DictConfig, ckpt_path: Path) -> Dic
 
 def record_run(cfg: DictConfig, ckpt_path: Path) -> str:
     """The start of an evaluation record's `run`: `run_name`, else the run directory's last two folders (a sweep's
-    <objective>/<seedN>, a single run's <day>/<time>: the leaf alone repeats across a sweep), then the checkpoint."""
+    <objective>/<seedN>, a single run's <run_name>/<timestamp>: the leaf alone repeats across a sweep), then the
+    checkpoint's name."""
     ckpt_path = Path(ckpt_path).resolve()
     run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
-    name = cfg.get("run_name") or "/".join(run_dir.parts[-2:])
+    folders = [part for part in run_dir.parts if part != run_dir.anchor]  # not the root "/"
+    name = cfg.get("run_name") or "/".join(folders[-2:]) or "run"
     return f"{name}/{ckpt_path.stem}"
 
 
 def check_record_free(cfg: DictConfig, ckpt_path: Path) -> None:
-    """Stop before scoring when results/<table>/ already holds a record of this run name from another checkpoint:
-    writing would replace another run's measurement."""
-    prefix = record_run(cfg, ckpt_path).replace("/", "__") + "__"
+    """Stop when results/<table>/ already holds a record of this run name, protocol and seed from a checkpoint at
+    another path (another sweep's run of the same name, or this run moved): writing would replace it. Checked
+    before scoring, and again just before writing; overwrite=true replaces it."""
+    if cfg.get("overwrite"):
+        return
+    prefix = record_path(cfg.results_dir, cfg.results_table, record_run(cfg, ckpt_path)).name.removesuffix(".json")
+    pattern = f"{glob.escape(prefix)}__{glob.escape(cfg.protocol.name)}__*__seed{cfg.seed}*.json"
     mine = str(Path(ckpt_path).resolve())
-    for path in sorted((Path(cfg.results_dir) / cfg.results_table).glob(f"{glob.escape(prefix)}*.json")):
+    for path in sorted((Path(cfg.results_dir) / cfg.results_table).glob(pattern)):
         try:
             other = json.loads(path.read_text()).get("checkpoint")
         except (OSError, ValueError):
             continue
         if other not in (None, mine):
             raise UserInputError(
-                f"{path} holds the record of another checkpoint ({other}) under the run name "
-                f"{record_run(cfg, ckpt_path)!r}, and this evaluation would replace it. Name this run's records with "
-                "run_name=NAME (e.g. its objective and seed), or write them to another results_table=; nothing was "
-                "scored or written."
+                f"{path} holds the {cfg.protocol.name} record of the checkpoint {other} under the run name "
+                f"{record_run(cfg, ckpt_path)!r}, and this evaluation of {mine} would replace it. If that is this "
+                "run moved (or another clone's copy), add overwrite=true to replace the record; if it is another run, "
+                "name this one's records run_name=NAME or write them to another results_table=. Nothing was written."
             )
 
 
@@ -149,32 +153,28 @@ def results_record(
     metric (`metrics`, named `val/...` as in run records). `run` names the run directory, checkpoint, protocol,
     feature space, seed (and the weight average), so evaluations of one checkpoint under different protocols are
     different records."""
-    ckpt_path = Path(result["ckpt_path"])
     feature_space = protocol.get("feature_space") or "none"
-    parts = [record_run(cfg, ckpt_path), protocol["name"], feature_space, f"seed{cfg.seed}"]
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    parts = [record_run(cfg, Path(result["ckpt_path"])), protocol["name"], feature_space, f"seed{cfg.seed}"]
     # training wall-clock, as run records hold it (the periodic evaluation's clock in the checkpoint), else unknown
     clocks = [s.get("wall_seconds") for k, s in (ckpt.get("callbacks") or {}).items() if "PeriodicEvaluation" in k]
-    return {
-        "table": cfg.results_table,
-        "run": "/".join(parts) + ("/ema" if result["ema"] else ""),
-        "overrides": overrides,
-        "commit": commit(),
-        "seed": cfg.seed,
-        "iteration": result["generator_iter"],
-        "wall_seconds": clocks[0] if clocks else None,
-        "machine": machine(),
-        "metrics": metrics,
-        "protocol": protocol["name"],
-        "protocol_settings": protocol,
-        "feature_space": protocol.get("feature_space"),
-        "num_samples": protocol.get("num_samples"),
-        "num_real": protocol.get("num_real"),
-        "split": protocol.get("split"),
-        "checkpoint": result["ckpt_path"],
-        "ema": result["ema"],
-        "eval_seconds": result["seconds"],
-    }
+    return new_record(
+        cfg.results_table,
+        "/".join(parts) + ("/ema" if result["ema"] else ""),
+        overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        seed=cfg.seed,
+        iteration=result["generator_iter"],
+        wall_seconds=clocks[0] if clocks else None,
+        metrics=metrics,
+        protocol=protocol["name"],
+        protocol_settings=protocol,
+        feature_space=protocol.get("feature_space"),
+        num_samples=protocol.get("num_samples"),
+        num_real=protocol.get("num_real"),
+        split=protocol.get("split"),
+        checkpoint=result["ckpt_path"],
+        ema=result["ema"],
+        eval_seconds=result["seconds"],
+    )
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -260,6 +260,7 @@ def evaluate(cfg: DictConfig) -> dict:
         with writing(out, "evaluation result"):
             atomic_write_text(out, text)
         if cfg.results_table:
+            check_record_free(cfg, ckpt_path)  # again: another evaluation may have written it while this one scored
             record = results_record(cfg, result, protocol, metrics, ckpt)
             with writing(Path(cfg.results_dir) / cfg.results_table, "results record"):
                 path = write_record(Path(cfg.results_dir), record)
@@ -275,12 +276,8 @@ def evaluate(cfg: DictConfig) -> dict:
 @entry_point
 def main(cfg: DictConfig) -> None:
     check_values(cfg, EVAL_RULES, " (see conf/eval.yaml)")
-    table = cfg.get("results_table")
-    if table is not None and not (isinstance(table, str) and TABLE_NAME.fullmatch(table)):
-        raise UserInputError(
-            f"results_table={table!r} is not a results folder name: use letters, digits, '_', '.' and '-' "
-            "(the record goes to results/<results_table>/)."
-        )
+    if cfg.get("results_table") is not None:
+        check_table_name(cfg.results_table, "results_table")
     check_checkpoint_path(cfg)
     # a config directory the user added (--config-dir, hydra.searchpath) names their own classes: trusted
     trust_config_dir(*(s.path for s in HydraConfig.get().runtime.config_sources if s.schema == "file"))

@@ -82,13 +82,30 @@ def _finite(value: Any) -> Any:
     return value
 
 
+TABLE_NAME = re.compile(r"[\w.-]+")  # a results folder a docs block can name (BLOCK)
+
+
+def check_table_name(table: Any, option: str = "--table") -> str:
+    """`table` when it is a results folder name a docs block can name, else a UserInputError naming `option`."""
+    if not (isinstance(table, str) and TABLE_NAME.fullmatch(table) and table not in (".", "..")):
+        raise UserInputError(
+            f"{option}={table!r} is not a results folder name: use letters, digits, '_', '.' and '-' (the record "
+            "goes to results/<table>/, which a docs block names)."
+        )
+    return table
+
+
+def record_path(results_dir: Path, table: str, run: str) -> Path:
+    """Where the record of `run` in `table` lives: results_dir/<table>/<run with / as __>.json."""
+    return Path(results_dir) / check_table_name(table) / (str(run).replace("/", "__") + ".json")
+
+
 def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
-    """Write `record` to results_dir/<table>/<run with / as __>.json, atomically; returns its path."""
+    """Write `record` to its record_path, atomically; returns the path."""
     missing = [k for k in RECORD_KEYS if k not in record]
     if missing:
         raise ValueError(f"a results record needs {', '.join(missing)}")
-    name = str(record["run"]).replace("/", "__")
-    path = Path(results_dir) / record["table"] / f"{name}.json"
+    path = record_path(results_dir, record["table"], record["run"])
     return atomic_write_text(path, json.dumps(_finite(record), indent=1, sort_keys=True) + "\n")
 
 
@@ -102,39 +119,49 @@ def new_record(
     wall_seconds: float | None,
     metrics: dict[str, float],
     code: str | None = None,
+    host: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
-    """A record of a measurement made by this checkout (`code`: the commit that made it, when another one did) on
-    this machine; `fields`: what the table's renderer reads besides (e.g. the method's label)."""
+    """A record of a measurement made by this checkout on this machine (`code`, `host`: the commit and machine that
+    made it, when others did); `fields`: what the table's renderer reads besides (e.g. the method's label)."""
     return {
-        "table": table,
+        "table": check_table_name(table),
         "run": run,
         "overrides": list(overrides),
         "commit": code or commit(),
         "seed": seed,
         "iteration": int(iteration),
         "wall_seconds": wall_seconds,
-        "machine": machine(),
+        "machine": host or machine(),
         "metrics": metrics,
         **fields,
     }
 
 
-def recorded_commit(results_dir: Path, table: str, run: str) -> str | None:
-    """The commit of the record of `run` already in results_dir/table/, if there is one: a script that finds a run
-    finished keeps the commit that measured it."""
-    path = Path(results_dir) / table / (str(run).replace("/", "__") + ".json")
+def recorded(results_dir: Path, table: str, run: str) -> dict[str, Any]:
+    """The record of `run` already in results_dir/table/, or {}: a script that finds a run finished keeps the
+    commit and machine that measured it."""
     try:
-        return json.loads(path.read_text()).get("commit")
+        return json.loads(record_path(results_dir, table, run).read_text())
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def checkout_docs(results_dir: Path, root: Path) -> list[Path]:
+    """The docs of the checkout at `root` (docs/*.md, README.md) when results_dir is its own results/, else none:
+    a checkout's docs render from its own records only."""
+    root = Path(root)
+    if Path(results_dir).resolve() != (root / "results").resolve():
+        return []
+    return [p for p in [*sorted((root / "docs").glob("*.md")), root / "README.md"] if p.is_file()]
 
 
 def keep_records(records: list[dict[str, Any]], results_dir: Path, docs: list[Path]) -> list[str]:
-    """Write each record under results_dir and re-render the docs blocks drawn from them; the blocks that changed."""
+    """Write each record under results_dir and re-render the blocks of `docs` drawn from the tables written (the
+    others are left as they are). Returns the blocks that changed."""
     for record in records:
         write_record(results_dir, record)
-    return render_docs(docs, results_dir)
+    return render_docs(docs, results_dir, tables={r["table"] for r in records})
 
 
 def read_records(results_dir: Path, table: str) -> list[dict[str, Any]]:
@@ -203,12 +230,15 @@ def _run_commit(run_dir: Path) -> str | None:
     return None if value in (None, "unknown") else value
 
 
-def render_blocks(text: str, results_dir: Path) -> tuple[str, list[str]]:
-    """`text` with every rendered block replaced by its rendering from the records, and the tables that changed."""
+def render_blocks(text: str, results_dir: Path, tables: set[str] | None = None) -> tuple[str, list[str]]:
+    """`text` with every rendered block (of `tables`, when given) replaced by its rendering from the records, and
+    the tables that changed."""
     changed: list[str] = []
 
     def render(match: re.Match) -> str:
         table, function = match["table"], match["render"]
+        if tables is not None and table not in tables:
+            return match[0]
         renderer: Callable[[list[dict[str, Any]]], str] = get_method(function)
         body = renderer(read_records(results_dir, table)).rstrip("\n") + "\n"
         if body != match["body"]:
@@ -218,13 +248,13 @@ def render_blocks(text: str, results_dir: Path) -> tuple[str, list[str]]:
     return BLOCK.sub(render, text), changed
 
 
-def render_docs(docs: list[Path], results_dir: Path, check: bool = False) -> list[str]:
-    """Render every block of the docs files from the records (rewriting the files unless `check`); returns
-    "<file>: <table>" for each block that differed."""
+def render_docs(docs: list[Path], results_dir: Path, check: bool = False, tables: set[str] | None = None) -> list[str]:
+    """Render every block (of `tables`, when given) of the docs files from the records (rewriting the files unless
+    `check`); returns "<file>: <table>" for each block that differed."""
     differing = []
     for path in docs:
         text = path.read_text()
-        new, changed = render_blocks(text, results_dir)
+        new, changed = render_blocks(text, results_dir, tables)
         differing += [f"{path}: {table}" for table in changed]
         if changed and not check:
             atomic_write_text(path, new)

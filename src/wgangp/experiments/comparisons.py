@@ -44,15 +44,25 @@ def render_stabilisers(records: list[dict[str, Any]]) -> str:
         cells = []
         for key, fmt in STABILISER_METRICS:
             values = _values(runs, key)
+            if not values:  # every seed diverged (a NaN metric is stored as null)
+                cells.append("n/a")
+                continue
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             each = ", ".join(f"{v:.3g}" for v in values)
             cells.append(f"{fmt.format(statistics.mean(values))} ± {fmt.format(spread)} ({each})")
-        seconds = statistics.mean(r["wall_seconds"] for r in runs)
-        rows.append(f"| {method} | {' | '.join(cells)} | {len(runs)} | {seconds:.0f} |")
+        rows.append(f"| {method} | {' | '.join(cells)} | {len(runs)} | {_mean_seconds(runs)} |")
     return "\n".join(rows)
 
 
+def _mean_seconds(runs: list[dict[str, Any]]) -> str:
+    seconds = [r["wall_seconds"] for r in runs if r.get("wall_seconds") is not None]
+    return f"{statistics.mean(seconds):.0f}" if seconds else "n/a"
+
+
 def _spread(values: list[float]) -> str:
+    """'mean +- sample std' of the finite values, the value alone for one, 'n/a' for none."""
+    if not values:
+        return "n/a"
     if len(values) == 1:
         return f"{values[0]:.3g}"
     return f"{statistics.mean(values):.3g} +- {statistics.stdev(values):.2g}"
@@ -69,8 +79,7 @@ def render_lipschitz(records: list[dict[str, Any]]) -> str:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for method, runs in _grouped(setup_runs, "method").items():
             cells = [_spread(_values(runs, k)) for k in columns]
-            wall = statistics.mean(r["wall_seconds"] if r["wall_seconds"] is not None else math.nan for r in runs)
-            lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells) + f" | {wall:.0f} |")
+            lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells) + f" | {_mean_seconds(runs)} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -79,8 +88,7 @@ def render_score_range(records: list[dict[str, Any]]) -> str:
     """Markdown: the IS (mean +- std over its splits) of each scored image set, real images first."""
     lines = ["| images | IS |", "|---|---|"]
     for r in sorted(records, key=lambda r: r.get("order", 0)):
-        lines.append(
-            f"| {r['images']} | {r['metrics']['val/inception_score']:.2f} +- "
-            f"{r['metrics']['val/inception_score_std']:.2f} |"
-        )
+        mean, std = (r["metrics"].get(k) for k in ("val/inception_score", "val/inception_score_std"))
+        score = "n/a" if mean is None else f"{mean:.2f} +- {math.nan if std is None else std:.2f}"
+        lines.append(f"| {r['images']} | {score} |")
     return "\n".join(lines)

@@ -103,7 +103,7 @@ def fig3_table(records: list[dict]) -> str:
     for record in sorted(records, key=lambda r: order.index(r["run"]) if r["run"] in order else len(order)):
         method, c = record["run"], record["curve"]
         last = {k: math.nan if c[k][-1] is None else c[k][-1] for k in c}  # a stored NaN reads back as null
-        best = max(v for v in c["val/inception_score"] if v is not None)
+        best = max((v for v in c["val/inception_score"] if v is not None), default=math.nan)
         lines.append(
             f"| {FIG3_METHODS.get(method, method)} | {int(last['step'])} | {last['val/wall_seconds']:.0f} | "
             f"{last['val/inception_score']:.2f} | {best:.2f} | {last['val/fid']:.1f} |"

@@ -92,7 +92,14 @@ def render_table(records: list[dict[str, Any]]) -> str:
 
 def render_evaluated_table(records: list[dict[str, Any]]) -> str:
     """The same columns from src/eval.py's records of the runs' checkpoints (results_table=, run_name
-    <technique>/seed<k>), under the line naming the protocol they were scored with."""
+    <technique>/seed<k>), under the line naming the protocol they were scored with: one protocol and one choice
+    of generator (raw or weight average) per table, as a row averages its seeds."""
+    mixed = {(protocol_line([r]), r.get("ema")) for r in records}
+    if len(mixed) > 1:
+        raise UserInputError(
+            f"the records of {records[0]['table']} mix protocols or generators ({sorted(map(str, mixed))}): a row "
+            "would average scores that are not comparable. Keep one protocol (and ema setting) per results table."
+        )
     return protocol_line(records) + "\n\n" + render_table(records)
 
 
