@@ -231,6 +231,15 @@ def test_table_2_counts_hand_made_results_including_failed_and_missing_runs(hand
     assert any("wgan_gp arch_seed 4: missing" in p for p in problems)
 
 
+def test_a_sweep_resumed_in_pieces_keeps_the_runs_of_the_earlier_pieces(hand_made_sweep):
+    # the last launch named arch_seed 5 and 6 only: multirun.yaml lists those, the folder holds archs 0-4 too
+    write_multirun_yaml(hand_made_sweep, "5,6")
+    sweep = load_sweep(hand_made_sweep)
+    assert sweep.arch_seeds == [0, 1, 2, 3, 4, 5, 6] and sweep.objectives == ["dcgan", "wgan_gp"]
+    rows = {r["min score"]: r for r in outcome_counts(sweep, [1.0])}
+    assert tuple(rows[1.0][c] for c in COLUMNS) == (0, 1, 3, 3)  # as before, plus arch 6 never run
+
+
 def test_table_2_files(hand_made_sweep, tmp_path):
     paths = write_outputs(load_sweep(hand_made_sweep), tmp_path / "out", TABLE_2_THRESHOLDS)
     text = paths["md"].read_text()

@@ -118,7 +118,12 @@ def load_sweep(sweep_dir: str | Path) -> Sweep:
         if result is None or result.get("objective") is None or result.get("arch_seed") is None:
             continue
         results[(result["objective"], int(result["arch_seed"]))] = result
-    expected = expected_runs(sweep_dir) or sorted(results, key=lambda ok: (ok[1], ok[0]))
+    # multirun.yaml holds the last launch's list only: a sweep resumed in pieces (arch_seed=1,3 after 0,2) keeps
+    # the runs of the earlier pieces too, each architecture with every objective of the sweep
+    listed = expected_runs(sweep_dir) or []
+    objectives = list(dict.fromkeys([o for o, _ in listed] + sorted({o for o, _ in results})))
+    seeds = sorted({k for _, k in listed} | {k for _, k in results})
+    expected = [(o, k) for k in seeds for o in objectives]
     if not expected:
         raise UserInputError(
             f"{sweep_dir} holds no {RESULT_FILE} with an objective and arch_seed and no multirun.yaml naming "
