@@ -11,6 +11,7 @@ import pytest
 
 from wgangp.errors import UserInputError
 from wgangp.experiments.comparisons import render_lipschitz, render_score_range, render_stabilisers
+from wgangp.experiments.techniques import render_curve_table
 from wgangp.results import RECORD_KEYS, checkout_docs, keep_records, new_record, read_records, write_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,3 +161,23 @@ def test_records_go_to_a_checkouts_docs_only_from_its_own_results_folder(tmp_pat
     assert checkout_docs(tmp_path / "elsewhere", tmp_path) == []
     with pytest.raises(UserInputError, match="'../x' is not a results folder name"):
         write_record(tmp_path, _lipschitz_record("s", "m", 0, 0, {}, 1) | {"table": "../x"})
+
+
+def test_the_curve_table_gives_each_evaluation_as_the_mean_over_seeds(tmp_path):
+    def run(technique: str, seed: int, recall: list[float]) -> dict:
+        curve = {"step": [100, 200], "val/recall": recall, "val/fid": [300.0, 200.0]}
+        record = new_record(
+            "curves", f"{technique}/seed{seed}", overrides=[], seed=seed, iteration=200, wall_seconds=1.0,
+            metrics={}, code="abc1234",
+        )  # fmt: skip
+        return record | {"curve": curve}
+
+    records = [run("dcgan", 0, [0.0, 0.01]), run("dcgan", 1, [0.0, 0.03]), run("wgan_gp", 0, [0.1, 0.2])]
+    rows = render_curve_table(_round_trip(tmp_path, records)).splitlines()[2:]
+    # techniques in the table's order (WGAN-GP first), then evaluations; a measure never logged is n/a
+    assert rows == [
+        "| WGAN-GP (Alg. 1) | 100 | 300 | n/a | 0.1 | n/a | n/a |",
+        "| WGAN-GP (Alg. 1) | 200 | 200 | n/a | 0.2 | n/a | n/a |",
+        "| DCGAN | 100 | 300 ± 0 | n/a | 0 ± 0 | n/a | n/a |",
+        "| DCGAN | 200 | 200 ± 0 | n/a | 0.02 ± 0.014 | n/a | n/a |",
+    ]

@@ -103,6 +103,23 @@ def render_evaluated_table(records: list[dict[str, Any]]) -> str:
     return protocol_line(records) + "\n\n" + render_table(records)
 
 
+def render_curve_table(records: list[dict[str, Any]]) -> str:
+    """Markdown: per technique and evaluation, FID, precision, recall, density and coverage as mean ± std over the
+    seeds: which measure sees a collapse, and when."""
+    keys = ("val/fid", "val/precision", "val/recall", "val/density", "val/coverage")
+    lines = [
+        "| technique | iteration | FID | precision | recall | density | coverage |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for technique, runs in _by_technique(records).items():
+        n = min(len(r["curve"].get("step", [])) for r in runs)
+        for i in range(n):
+            cells = [mean_spread([r["curve"].get(k, [math.nan] * n)[i] for r in runs]) for k in keys]
+            step = int(runs[0]["curve"]["step"][i])
+            lines.append(f"| {TECHNIQUES.get(technique, technique)} | {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_overfitting_table(records: list[dict[str, Any]]) -> str:
     """Markdown (Fig. 5b): per technique, the critic's W1 estimate on its training images and on held-out ones at
     the end, their gap (train minus held-out: the critic's overfitting), and the final FID."""
