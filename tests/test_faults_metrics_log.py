@@ -6,6 +6,7 @@ TensorBoard purges its events past it, and W&B continues the checkpoint's run id
 """
 
 import csv
+import re
 import signal
 import time
 
@@ -86,4 +87,5 @@ def test_wandb_resume_continues_the_run_id(tiny_config, tmp_path, monkeypatch):
     train(tiny_config("generator_iters=3", "logger=wandb", "ckpt_path=last", run_dir=tmp_path / "a"))
     wandb.finish()
     runs = sorted(p.name for p in (tmp_path / "a/wandb").glob("offline-run-*"))
-    assert len(runs) == 2 and all(r.endswith(f"-{run_id}") for r in runs)
+    # wandb names a folder offline-run-<second>-<id>, with "-1" added when the resume starts within the same second
+    assert len(runs) == 2 and all(re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", r) for r in runs), runs
