@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from wgangp.errors import UserInputError
-from wgangp.metrics.features import missing_weights, uint8_rgb, weights_file
+from wgangp.metrics.features import require_weights, uint8_rgb
 
 
 def _clip_module():
@@ -62,12 +62,10 @@ class CLIPFeatures(nn.Module):
         if model not in models:
             raise UserInputError(f"metrics.extractor.model={model!r} is not one of {', '.join(models)}.")
         self.name = model  # keys the cached real statistics
-        path = weights_file(weights_path, default_clip_weights(model))
-        if not path.is_file():
-            raise missing_weights(
-                f"CLIP ({model})", path, clip_url(model), default_clip_weights(model), "clip_weights",
-                "WGANGP_CLIP_WEIGHTS", stops_training=True,
-            )  # fmt: skip
+        path = require_weights(
+            weights_path, default_clip_weights(model), f"CLIP ({model})", clip_url(model), "clip_weights",
+            "WGANGP_CLIP_WEIGHTS", stops_training=True,
+        )  # fmt: skip
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
             try:

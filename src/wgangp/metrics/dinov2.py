@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wgangp.errors import UserInputError
-from wgangp.metrics.features import missing_weights, uint8_rgb, weights_file
+from wgangp.metrics.features import require_weights, uint8_rgb
 
 DINOV2_BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
 # torch-fidelity's names -> (dinov2's hub name, width, depth, heads, feed-forward); the feature is `width` wide
@@ -195,12 +195,10 @@ class DINOv2Features(nn.Module):
         if model not in ARCHS:
             raise UserInputError(f"metrics.extractor.model={model!r} is not one of {', '.join(ARCHS)}.")
         self.name = model  # keys the cached real statistics
-        path = weights_file(weights_path, default_dinov2_weights(model))
-        if not path.is_file():
-            raise missing_weights(
-                f"DINOv2 ({model})", path, dinov2_url(model), default_dinov2_weights(model), "dinov2_weights",
-                "WGANGP_DINOV2_WEIGHTS", stops_training=True,
-            )  # fmt: skip
+        path = require_weights(
+            weights_path, default_dinov2_weights(model), f"DINOv2 ({model})", dinov2_url(model), "dinov2_weights",
+            "WGANGP_DINOV2_WEIGHTS", stops_training=True,
+        )  # fmt: skip
         with torch.device("meta"):  # no random initialisation of what the file replaces (ViT-L: 304M parameters)
             vit = DinoViT.of(model)
         try:  # a state dict of tensors: nothing in the file chooses code

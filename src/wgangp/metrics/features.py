@@ -48,12 +48,10 @@ class InceptionFeatures(nn.Module):
 
     def __init__(self, weights_path: str | Path | None = None) -> None:
         super().__init__()
-        path = weights_file(weights_path, default_inception_weights())
-        if not path.is_file():
-            raise missing_weights(
-                "Inception", path, INCEPTION_URL, default_inception_weights(), "inception_weights",
-                "WGANGP_INCEPTION_WEIGHTS",
-            )  # fmt: skip
+        path = require_weights(
+            weights_path, default_inception_weights(), "Inception", INCEPTION_URL, "inception_weights",
+            "WGANGP_INCEPTION_WEIGHTS",
+        )  # fmt: skip
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         # "logits_unbiased" are the logits torch-fidelity (and the TF reference code) score IS with
@@ -77,18 +75,23 @@ def uint8_rgb(images: Tensor) -> Tensor:
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def weights_file(weights_path: str | Path | None, default: Path) -> Path:
-    """The weights file an extractor loads: `weights_path`, or `default` (torch hub's cache) when None."""
-    return Path(weights_path) if weights_path else default
-
-
-def missing_weights(
-    what: str, path: Path, url: str, default: Path, option: str, env: str, stops_training: bool = False
-) -> MissingWeightsError:
-    """The one-paragraph error of an extractor whose weights file is not at `path`: which file to download, where
-    to save it (`default`, where torch hub keeps it), or how to point at it (`metrics.<option>=`, `$<env>`).
-    `stops_training`: a feature space chosen for itself (metrics=dinov2, clip) stops a training run before its
-    first step, where Inception's (the default of every image run) only turns its scores off."""
+def require_weights(
+    weights_path: str | Path | None,
+    default: Path,
+    what: str,
+    url: str,
+    option: str,
+    env: str,
+    stops_training: bool = False,
+) -> Path:
+    """The weights file an extractor loads: `weights_path`, or `default` (where torch hub keeps it) when None. A
+    file that is not there is a MissingWeightsError, one paragraph: which file to download, where to save it, or
+    how to point at it (`metrics.<option>=`, `$<env>`). `stops_training`: a feature space chosen for itself
+    (metrics=dinov2, clip) stops a training run before its first step, where Inception's (the default of every
+    image run) only turns its scores off."""
+    path = Path(weights_path) if weights_path else default
+    if path.is_file():
+        return path
     error = MissingWeightsError(
         f"{what} weights not found at {path}; nothing is downloaded here. Download {url} and either save it as "
         f"{default} or pass its path: metrics.{option}=/path/to/{Path(url).name} (or set {env})."
@@ -99,7 +102,7 @@ def missing_weights(
         )
     )
     error.stops_training = stops_training
-    return error
+    raise error
 
 
 def chunked(draw: Callable[[int, int], Tensor], n: int, batch_size: int) -> Iterator[Tensor]:
