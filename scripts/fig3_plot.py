@@ -33,7 +33,7 @@ def main() -> None:
     sweep_dir = Path(args.sweep_dir)
     curves = fig3_curves(sweep_dir)
     path = save_fig3(curves, Path(args.out or sweep_dir / "fig3.png"))
-    records = fig3_records(sweep_dir, args.table or sweep_dir.resolve().name, args.commit)
+    records = fig3_records(sweep_dir, list(curves), args.table or sweep_dir.resolve().name, args.commit)
     print(fig3_table(records))
     print(f"wrote {path}")
     grid = fig3_samples(sweep_dir, sweep_dir / "fig3_samples.png")

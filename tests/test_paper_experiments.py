@@ -270,7 +270,7 @@ def test_fig3_plot_reads_each_methods_quality_rows_and_draws_both_panels(tmp_pat
         "val/inception_score": [3, 4],
         "val/fid": [89, 49],
     }
-    records = fig3_records(tmp_path, "fig3_test", code="abc1234")
+    records = fig3_records(tmp_path, list(curves), "fig3_test", code="abc1234")
     assert [(r["run"], r["commit"], r["iteration"]) for r in records] == [
         ("wgan_clip", "abc1234", 100),
         ("wgan_gp_adam", "abc1234", 100),

@@ -86,10 +86,11 @@ def save_fig3(curves: dict[str, dict[str, list[float]]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def fig3_records(sweep_dir: Path, table: str, code: str | None = None) -> list[dict]:
-    """One results record (wgangp.results) per Fig. 3 run under sweep_dir, with its quality curve."""
+def fig3_records(sweep_dir: Path, methods: list[str], table: str, code: str | None = None) -> list[dict]:
+    """One results record (wgangp.results) per Fig. 3 run of `methods` (fig3_curves' keys) under sweep_dir, with
+    its quality curve."""
     curve_keys = ("val/inception_score", "val/wall_seconds", "val/fid")
-    return [run_record(Path(sweep_dir) / m, table, m, curve_keys, code) for m in fig3_curves(sweep_dir)]
+    return [run_record(Path(sweep_dir) / m, table, m, curve_keys, code) for m in methods]
 
 
 def fig3_table(records: list[dict]) -> str:
